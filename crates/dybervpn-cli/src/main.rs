@@ -1,0 +1,3 @@
+//! The `dybervpn` command.
+#![forbid(unsafe_code)]
+fn main() {}

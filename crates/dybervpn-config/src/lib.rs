@@ -1,0 +1,2 @@
+//! DyberVPN configuration.
+#![forbid(unsafe_code)]

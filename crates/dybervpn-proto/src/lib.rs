@@ -1,0 +1,2 @@
+//! DyberVPN protocol core (sans-IO).
+#![forbid(unsafe_code)]
