@@ -1,0 +1,2 @@
+//! DyberVPN observability.
+#![forbid(unsafe_code)]
