@@ -1,7 +1,39 @@
-//! The `aws-lc` backend. (Being implemented: every method below is a placeholder.)
+//! The `aws-lc` backend: X25519, ML-KEM-768, ChaCha20-Poly1305 and randomness
+//! from `aws-lc-rs`.
+//!
+//! ML-DSA-65 and XChaCha20-Poly1305 come from [`crate::shared`] (see there
+//! for why).
+//!
+//! Behaviour of aws-lc that this module relies on, checked against the
+//! aws-lc-rs 1.19 / aws-lc-sys 0.47 sources and pinned by tests:
+//!
+//! * X25519 fails (`EVP_PKEY_derive` returns an error) when the shared secret
+//!   is all zeros, i.e. for low-order peer points. Any 32-byte string parses
+//!   as a public key, so a failure after parsing is reported as
+//!   [`CryptoError::LowOrderPoint`]. The output is also checked for zeros in
+//!   constant time here, in case that behaviour ever changes.
+//! * `kem::EncapsulationKey::new` only copies the bytes; it does **not**
+//!   perform the FIPS 203 §7.2 modulus check. aws-lc performs it inside
+//!   encapsulation, but has no stand-alone check, so
+//!   [`CryptoBackend::mlkem_check_encaps_key`] uses libcrux's
+//!   `validate_public_key`, and encapsulation runs that check as well before
+//!   calling aws-lc.
+//! * `kem::DecapsulationKey::new` takes the FIPS 203 `dk` encoding (2400
+//!   bytes) and `key_bytes` returns it, which is what makes
+//!   [`MlKemDecapsKey`] portable between backends.
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+use aws_lc_rs::agreement::{self, ParsedPublicKey, PrivateKey, UnparsedPublicKey, X25519};
+use aws_lc_rs::kem::{Ciphertext, DecapsulationKey, EncapsulationKey, ML_KEM_768};
+use subtle::ConstantTimeEq;
 
 use crate::backend::{CryptoBackend, TransportCipher};
-use crate::types::*;
+use crate::shared::{self, wireguard_nonce};
+use crate::types::{
+    AeadKey, MlDsaKeyPair, MlDsaPublicKey, MlDsaSeed, MlDsaSignature, MlKemCiphertext,
+    MlKemDecapsKey, MlKemEncapsKey, Secret, SharedSecret, X25519PublicKey, X25519SecretKey,
+    AEAD_TAG_LEN, MLKEM768_DK_LEN, SHARED_SECRET_LEN, X25519_KEY_LEN, XNONCE_LEN,
+};
 use crate::CryptoError;
 
 /// The `aws-lc` crypto backend.
@@ -16,104 +48,243 @@ impl AwsLcBackend {
     }
 }
 
+/// Imports our 32-byte X25519 private key into aws-lc.
+fn x25519_private(secret: &X25519SecretKey) -> Result<PrivateKey, CryptoError> {
+    PrivateKey::from_private_key(&X25519, secret.expose()).map_err(|_| CryptoError::KeyRejected)
+}
+
+/// Imports a ChaCha20-Poly1305 key into aws-lc.
+fn chacha_key(key: &AeadKey) -> Result<LessSafeKey, CryptoError> {
+    UnboundKey::new(&CHACHA20_POLY1305, key.expose())
+        .map(LessSafeKey::new)
+        .map_err(|_| CryptoError::KeyRejected)
+}
+
+fn seal(
+    key: &LessSafeKey,
+    counter: u64,
+    aad: &[u8],
+    in_out: &mut [u8],
+) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
+    let nonce = Nonce::assume_unique_for_key(wireguard_nonce(counter));
+    let tag = key
+        .seal_in_place_separate_tag(nonce, Aad::from(aad), in_out)
+        .map_err(|_| CryptoError::BufferLength)?;
+    tag.as_ref()
+        .try_into()
+        .map_err(|_| CryptoError::BufferLength)
+}
+
+fn open(
+    key: &LessSafeKey,
+    counter: u64,
+    aad: &[u8],
+    in_out: &mut [u8],
+    tag: &[u8; AEAD_TAG_LEN],
+) -> Result<(), CryptoError> {
+    let nonce = Nonce::assume_unique_for_key(wireguard_nonce(counter));
+    key.open_in_place_separate_tag(nonce, Aad::from(aad), tag, in_out)
+        .map(|_| ())
+        .map_err(|_| CryptoError::Decryption)
+}
+
+/// A ChaCha20-Poly1305 key imported into aws-lc once, for many packets.
+struct AwsLcTransport {
+    /// `None` only if aws-lc refused the key, which cannot happen for a
+    /// 32-byte key; every operation then fails closed.
+    key: Option<LessSafeKey>,
+}
+
+impl TransportCipher for AwsLcTransport {
+    fn seal(&self, counter: u64, in_out: &mut [u8]) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
+        let key = self.key.as_ref().ok_or(CryptoError::KeyRejected)?;
+        seal(key, counter, &[], in_out)
+    }
+
+    fn open(
+        &self,
+        counter: u64,
+        in_out: &mut [u8],
+        tag: &[u8; AEAD_TAG_LEN],
+    ) -> Result<(), CryptoError> {
+        let key = self.key.as_ref().ok_or(CryptoError::KeyRejected)?;
+        open(key, counter, &[], in_out, tag)
+    }
+}
+
 impl CryptoBackend for AwsLcBackend {
     fn name(&self) -> &'static str {
         "aws-lc"
     }
-    fn fill_random(&self, _out: &mut [u8]) -> Result<(), CryptoError> {
-        todo!()
+
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        aws_lc_rs::rand::fill(out).map_err(|_| CryptoError::Random)
     }
+
+    // --- X25519 ----------------------------------------------------------------
+
     fn x25519_generate(&self) -> Result<(X25519SecretKey, X25519PublicKey), CryptoError> {
-        todo!()
+        let mut bytes = Secret::<X25519_KEY_LEN>::default();
+        self.fill_random(bytes.expose_mut())?;
+        let secret = X25519SecretKey::from_bytes(*bytes.expose());
+        let public = self.x25519_public_key(&secret)?;
+        Ok((secret, public))
     }
-    fn x25519_public_key(&self, _secret: &X25519SecretKey) -> Result<X25519PublicKey, CryptoError> {
-        todo!()
+
+    fn x25519_public_key(&self, secret: &X25519SecretKey) -> Result<X25519PublicKey, CryptoError> {
+        let private = x25519_private(secret)?;
+        let public = private
+            .compute_public_key()
+            .map_err(|_| CryptoError::KeyRejected)?;
+        let bytes: [u8; X25519_KEY_LEN] = public
+            .as_ref()
+            .try_into()
+            .map_err(|_| CryptoError::KeyRejected)?;
+        Ok(X25519PublicKey(bytes))
     }
+
     fn x25519(
         &self,
-        _secret: &X25519SecretKey,
-        _peer: &X25519PublicKey,
+        secret: &X25519SecretKey,
+        peer: &X25519PublicKey,
     ) -> Result<SharedSecret, CryptoError> {
-        todo!()
+        let private = x25519_private(secret)?;
+        let peer = ParsedPublicKey::try_from(UnparsedPublicKey::new(&X25519, peer.as_bytes()))
+            .map_err(|_| CryptoError::KeyRejected)?;
+        // aws-lc refuses to return an all-zero X25519 output, so a failure of
+        // the agreement itself means a low-order point.
+        let shared = agreement::agree(&private, peer, CryptoError::LowOrderPoint, |raw| {
+            Secret::<SHARED_SECRET_LEN>::from_slice(raw).ok_or(CryptoError::LowOrderPoint)
+        })?;
+        if bool::from(shared.expose().ct_eq(&[0u8; SHARED_SECRET_LEN])) {
+            return Err(CryptoError::LowOrderPoint);
+        }
+        Ok(shared)
     }
+
+    // --- ML-KEM-768 ------------------------------------------------------------
+
     fn mlkem_generate(&self) -> Result<(MlKemDecapsKey, MlKemEncapsKey), CryptoError> {
-        todo!()
+        let key = DecapsulationKey::generate(&ML_KEM_768).map_err(|_| CryptoError::Random)?;
+        let dk_bytes = key.key_bytes().map_err(|_| CryptoError::KeyRejected)?;
+        let dk = Secret::<MLKEM768_DK_LEN>::from_slice(dk_bytes.as_ref())
+            .ok_or(CryptoError::KeyRejected)?;
+        let ek_bytes = key
+            .encapsulation_key()
+            .and_then(|ek| ek.key_bytes())
+            .map_err(|_| CryptoError::KeyRejected)?;
+        let ek = MlKemEncapsKey::from_slice(ek_bytes.as_ref()).ok_or(CryptoError::KeyRejected)?;
+        Ok((MlKemDecapsKey(Box::new(dk)), ek))
     }
-    fn mlkem_check_encaps_key(&self, _ek: &MlKemEncapsKey) -> Result<(), CryptoError> {
-        todo!()
+
+    fn mlkem_check_encaps_key(&self, ek: &MlKemEncapsKey) -> Result<(), CryptoError> {
+        // aws-lc-rs has no stand-alone check; see the module documentation.
+        crate::libcrux::check_encaps_key(ek)
     }
+
     fn mlkem_encapsulate(
         &self,
-        _ek: &MlKemEncapsKey,
+        ek: &MlKemEncapsKey,
     ) -> Result<(MlKemCiphertext, SharedSecret), CryptoError> {
-        todo!()
+        self.mlkem_check_encaps_key(ek)?;
+        let key = EncapsulationKey::new(&ML_KEM_768, ek.as_bytes())
+            .map_err(|_| CryptoError::KeyRejected)?;
+        // aws-lc repeats the modulus check inside encapsulation.
+        let (ct, ss) = key
+            .encapsulate()
+            .map_err(|_| CryptoError::InvalidEncapsulationKey)?;
+        let ct = MlKemCiphertext::from_slice(ct.as_ref()).ok_or(CryptoError::BufferLength)?;
+        let ss = SharedSecret::from_slice(ss.as_ref()).ok_or(CryptoError::BufferLength)?;
+        Ok((ct, ss))
     }
+
     fn mlkem_decapsulate(
         &self,
-        _dk: &MlKemDecapsKey,
-        _ct: &MlKemCiphertext,
+        dk: &MlKemDecapsKey,
+        ct: &MlKemCiphertext,
     ) -> Result<SharedSecret, CryptoError> {
-        todo!()
+        let key = DecapsulationKey::new(&ML_KEM_768, &dk.0.expose()[..])
+            .map_err(|_| CryptoError::KeyRejected)?;
+        let ss = key
+            .decapsulate(Ciphertext::from(&ct.as_bytes()[..]))
+            .map_err(|_| CryptoError::Decapsulation)?;
+        SharedSecret::from_slice(ss.as_ref()).ok_or(CryptoError::Decapsulation)
     }
-    fn mldsa_from_seed(&self, _seed: &MlDsaSeed) -> Result<MlDsaKeyPair, CryptoError> {
-        todo!()
+
+    // --- ML-DSA-65 (libcrux, see `shared`) -----------------------------------
+
+    fn mldsa_from_seed(&self, seed: &MlDsaSeed) -> Result<MlDsaKeyPair, CryptoError> {
+        shared::mldsa_from_seed(seed)
     }
+
     fn mldsa_sign(
         &self,
-        _key: &MlDsaKeyPair,
-        _context: &[u8],
-        _message: &[u8],
+        key: &MlDsaKeyPair,
+        context: &[u8],
+        message: &[u8],
     ) -> Result<MlDsaSignature, CryptoError> {
-        todo!()
+        shared::mldsa_sign(self, key, context, message)
     }
+
     fn mldsa_verify(
         &self,
-        _public: &MlDsaPublicKey,
-        _context: &[u8],
-        _message: &[u8],
-        _signature: &MlDsaSignature,
+        public: &MlDsaPublicKey,
+        context: &[u8],
+        message: &[u8],
+        signature: &MlDsaSignature,
     ) -> Result<(), CryptoError> {
-        todo!()
+        shared::mldsa_verify(public, context, message, signature)
     }
+
+    // --- ChaCha20-Poly1305 -----------------------------------------------------
+
     fn aead_seal(
         &self,
-        _key: &AeadKey,
-        _counter: u64,
-        _aad: &[u8],
-        _in_out: &mut [u8],
+        key: &AeadKey,
+        counter: u64,
+        aad: &[u8],
+        in_out: &mut [u8],
     ) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
-        todo!()
+        seal(&chacha_key(key)?, counter, aad, in_out)
     }
+
     fn aead_open(
         &self,
-        _key: &AeadKey,
-        _counter: u64,
-        _aad: &[u8],
-        _in_out: &mut [u8],
-        _tag: &[u8; AEAD_TAG_LEN],
+        key: &AeadKey,
+        counter: u64,
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), CryptoError> {
-        todo!()
+        open(&chacha_key(key)?, counter, aad, in_out, tag)
     }
-    fn transport_cipher(&self, _key: &AeadKey) -> Box<dyn TransportCipher> {
-        todo!()
+
+    fn transport_cipher(&self, key: &AeadKey) -> Box<dyn TransportCipher> {
+        Box::new(AwsLcTransport {
+            key: chacha_key(key).ok(),
+        })
     }
+
+    // --- XChaCha20-Poly1305 (RustCrypto, see `shared`) -------------------------
+
     fn xaead_seal(
         &self,
-        _key: &AeadKey,
-        _nonce: &[u8; XNONCE_LEN],
-        _aad: &[u8],
-        _in_out: &mut [u8],
+        key: &AeadKey,
+        nonce: &[u8; XNONCE_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
     ) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
-        todo!()
+        shared::xaead_seal(key, nonce, aad, in_out)
     }
+
     fn xaead_open(
         &self,
-        _key: &AeadKey,
-        _nonce: &[u8; XNONCE_LEN],
-        _aad: &[u8],
-        _in_out: &mut [u8],
-        _tag: &[u8; AEAD_TAG_LEN],
+        key: &AeadKey,
+        nonce: &[u8; XNONCE_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), CryptoError> {
-        todo!()
+        shared::xaead_open(key, nonce, aad, in_out, tag)
     }
 }
