@@ -1,0 +1,209 @@
+//! The endpoint over real loopback sockets: status codes, content types and
+//! bodies of every path, and a scrape while traffic is being recorded.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use dybervpn_metrics::{
+    HandshakeMode, HandshakeResult, HealthConfig, LoopStatus, Metrics, MetricsServer, PeerStatus,
+    Role, Snapshot, StatusSource,
+};
+
+/// A daemon stand-in whose state the test sets.
+struct FakeDaemon {
+    snapshot: Mutex<Snapshot>,
+}
+
+impl StatusSource for FakeDaemon {
+    fn snapshot(&self) -> Snapshot {
+        self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn refresh_metrics(&self, metrics: &Metrics) {
+        let peers = self.snapshot().peers.len();
+        metrics.set_peers(peers);
+    }
+}
+
+fn healthy(now: Duration) -> Snapshot {
+    Snapshot {
+        now,
+        interface_up: true,
+        peers: vec![PeerStatus {
+            name: "site-b".to_owned(),
+            has_endpoint: true,
+            last_handshake: Some(now),
+        }],
+        loops: vec![LoopStatus {
+            name: "udp".to_owned(),
+            last_turn: now,
+        }],
+    }
+}
+
+fn start(snapshot: Snapshot) -> (MetricsServer, Arc<Metrics>, Arc<FakeDaemon>) {
+    let metrics = Arc::new(Metrics::new());
+    let daemon = Arc::new(FakeDaemon {
+        snapshot: Mutex::new(snapshot),
+    });
+    let listen: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let server = MetricsServer::start(
+        listen,
+        Arc::clone(&metrics),
+        Arc::clone(&daemon) as Arc<dyn StatusSource>,
+        HealthConfig::default(),
+    )
+    .expect("start the endpoint on loopback");
+    (server, metrics, daemon)
+}
+
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+/// Sends `request` verbatim and reads the whole reply (the server closes).
+fn raw(addr: SocketAddr, request: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(request).expect("send");
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).expect("read reply");
+    let (head, body) = reply.split_once("\r\n\r\n").expect("head and body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    Reply {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> Reply {
+    raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+    )
+}
+
+#[test]
+fn every_path_answers_with_the_right_status_and_type() {
+    let (server, metrics, daemon) = start(healthy(Duration::from_secs(1000)));
+    let addr = server.local_addr();
+    assert!(addr.ip().is_loopback());
+
+    let m = get(addr, "/metrics");
+    assert_eq!(m.status, 200);
+    assert!(m
+        .head
+        .contains("Content-Type: application/openmetrics-text; version=1.0.0"));
+    assert!(m.body.ends_with("# EOF\n"));
+    // refresh_metrics ran before encoding.
+    assert!(m.body.contains("\ndybervpn_peers 1\n"), "{}", m.body);
+
+    let h = get(addr, "/health");
+    assert_eq!(h.status, 200);
+    assert!(h.head.contains("Content-Type: application/json"));
+    let v: serde_json::Value = serde_json::from_str(&h.body).expect("health JSON");
+    assert_eq!(v["status"], "ok");
+
+    let r = get(addr, "/ready?x=1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).expect("ready JSON");
+    assert_eq!(v["status"], "ready");
+    assert_eq!(v["peers"][0]["name"], "site-b");
+
+    // The peer goes quiet past REJECT_AFTER_TIME and a loop stalls.
+    {
+        let mut s = daemon.snapshot.lock().expect("lock");
+        s.now = Duration::from_secs(1181);
+    }
+    let r = get(addr, "/ready");
+    assert_eq!(r.status, 503);
+    assert!(r.head.starts_with("HTTP/1.1 503 Service Unavailable"));
+    let h = get(addr, "/health");
+    assert_eq!(h.status, 503);
+
+    assert_eq!(get(addr, "/").status, 404);
+    assert_eq!(get(addr, "/metricsx").status, 404);
+    let post = raw(addr, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(post.status, 405);
+    assert!(post.head.contains("Allow: GET"));
+    assert_eq!(raw(addr, b"garbage\r\n\r\n").status, 400);
+    let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    assert_eq!(raw(addr, huge.as_bytes()).status, 431);
+
+    drop(metrics);
+    server.shutdown();
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(),
+        "the listener is closed after shutdown"
+    );
+}
+
+/// Returns the value of the sample `series` in an exposition.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn counters_and_histogram_move_while_traffic_flows() {
+    let (server, metrics, _daemon) = start(healthy(Duration::from_secs(1)));
+    let addr = server.local_addr();
+    let sent = r#"dybervpn_bytes_sent_total{peer="site-b"}"#;
+    let received = r#"dybervpn_packets_received_total{peer="site-b"}"#;
+    let handshakes = r#"dybervpn_handshake_duration_seconds_count{mode="hybrid"}"#;
+
+    let before = get(addr, "/metrics").body;
+
+    // The "data plane": a thread recording packets and handshakes while the
+    // test scrapes. Bounded: 2,000 iterations.
+    let peer = metrics.peer("site-b");
+    let recorder_metrics = Arc::clone(&metrics);
+    let traffic = thread::spawn(move || {
+        for i in 0..2_000u64 {
+            peer.record_sent(1, 1420);
+            peer.record_received(1, 1420);
+            if i % 500 == 0 {
+                recorder_metrics.record_handshake(
+                    HandshakeMode::Hybrid,
+                    Role::Initiator,
+                    HandshakeResult::Success,
+                );
+                recorder_metrics
+                    .observe_handshake_duration(HandshakeMode::Hybrid, Duration::from_millis(4));
+            }
+        }
+    });
+    let during = get(addr, "/metrics").body;
+    traffic.join().expect("traffic thread");
+    let after = get(addr, "/metrics").body;
+
+    assert_eq!(sample(&before, sent), 0.0);
+    assert!(sample(&during, sent) <= sample(&after, sent));
+    assert_eq!(sample(&after, sent), 2_000.0 * 1420.0);
+    assert_eq!(sample(&after, received), 2_000.0);
+    assert_eq!(sample(&before, handshakes), 0.0);
+    assert_eq!(sample(&after, handshakes), 4.0);
+    server.shutdown();
+}
+
+#[test]
+fn dropping_the_server_stops_it() {
+    let (server, _metrics, _daemon) = start(healthy(Duration::from_secs(1)));
+    let addr = server.local_addr();
+    assert_eq!(get(addr, "/health").status, 200);
+    drop(server);
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+}
