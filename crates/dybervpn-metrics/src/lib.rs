@@ -8,10 +8,14 @@
 
 pub mod health;
 pub mod labels;
+pub mod logging;
+pub mod ratelimit;
 pub mod registry;
 pub mod server;
 
 pub use health::{HealthConfig, LoopStatus, PeerStatus, Snapshot, Verdict, REJECT_AFTER_TIME};
 pub use labels::{DropReason, HandshakeMode, HandshakeResult, Role, UnknownLabel};
+pub use logging::LogFormat;
+pub use ratelimit::{LimitConfig, WarnLimiter};
 pub use registry::{Metrics, PeerMetrics, CONTENT_TYPE, MAX_PEER_SERIES, OTHER_PEER};
 pub use server::{MetricsServer, StatusSource, DEFAULT_LISTEN};
