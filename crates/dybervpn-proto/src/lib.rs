@@ -7,8 +7,20 @@
 //! specification this code follows.
 #![forbid(unsafe_code)]
 
+pub mod constants;
+mod error;
+mod handshake;
+pub mod messages;
 mod mode;
+pub mod replay;
+pub mod session;
+pub mod transport;
+pub mod tuning;
 
+#[cfg(any(test, feature = "insecure-test-backend"))]
+pub mod insecure_backend;
+
+pub use error::{ConfigError, ErrorKind, ProtoError};
 pub use mode::Mode;
 
 use std::time::Duration;
