@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod constants;
+mod cookie;
 mod error;
 mod handshake;
 pub mod messages;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use dybervpn_crypto::{CryptoBackend, MlDsaSeed, PresharedKey};
+use dybervpn_crypto::{backend, BackendKind, CryptoBackend, MlDsaSeed, PresharedKey};
 
 use super::*;
 use crate::error::ProtoError;
