@@ -1,1 +1,11 @@
-//! The DyberVPN daemon.
+//! The DyberVPN daemon: TUN devices, UDP sockets, cryptokey routing, the
+//! WireGuard cross-platform userspace API and (later) the event loop.
+//!
+//! Every module except [`os`] is `#![forbid(unsafe_code)]`; the crate-wide
+//! lint is `deny`, so an `unsafe` block anywhere else fails the build.
+
+pub mod allowed_ips;
+pub mod prefix;
+
+pub use allowed_ips::AllowedIps;
+pub use prefix::{Prefix, PrefixError};
