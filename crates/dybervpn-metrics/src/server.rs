@@ -12,6 +12,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -185,7 +186,10 @@ fn handle_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<()>
     let deadline = Instant::now() + REQUEST_DEADLINE;
     let response = match read_head(&mut stream, deadline) {
         Ok(head) => match parse_request_line(&head) {
-            Ok(request) => handler.respond(&request),
+            // A panic in the daemon's callbacks costs one 500, not the
+            // endpoint.
+            Ok(request) => std::panic::catch_unwind(AssertUnwindSafe(|| handler.respond(&request)))
+                .unwrap_or_else(|_| Response::text(500, "internal error\n")),
             Err(e) => Response::text(e.status(), e.message()),
         },
         Err(HeadError::TooLarge) => Response::text(431, "request head too large\n"),

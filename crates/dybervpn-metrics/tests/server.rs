@@ -207,3 +207,43 @@ fn dropping_the_server_stops_it() {
     drop(server);
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
 }
+
+/// A daemon whose snapshot panics.
+struct Broken;
+
+impl StatusSource for Broken {
+    fn snapshot(&self) -> Snapshot {
+        panic!("the daemon's snapshot panicked (on purpose)")
+    }
+}
+
+#[test]
+fn a_panicking_source_costs_a_500_not_the_endpoint() {
+    let server = MetricsServer::start(
+        "127.0.0.1:0".parse().expect("address"),
+        Arc::new(Metrics::new()),
+        Arc::new(Broken),
+        HealthConfig::default(),
+    )
+    .expect("start");
+    let addr = server.local_addr();
+    assert_eq!(get(addr, "/ready").status, 500);
+    assert_eq!(get(addr, "/metrics").status, 200);
+    server.shutdown();
+}
+
+#[test]
+fn broken_and_idle_clients_do_not_hold_the_endpoint() {
+    let (server, _metrics, _daemon) = start(healthy(Duration::from_secs(1)));
+    let addr = server.local_addr();
+    // Half a request, then the client closes.
+    {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.write_all(b"GET /hea").expect("send");
+    }
+    // A client that connects and says nothing: the server gives up on it
+    // after its read timeout and serves the next one.
+    let _idle = TcpStream::connect(addr).expect("connect");
+    assert_eq!(get(addr, "/health").status, 200);
+    server.shutdown();
+}
