@@ -175,8 +175,8 @@ impl<V: Clone + PartialEq> AllowedIps<V> {
     /// second peer moves it.
     pub fn insert(&mut self, prefix: Prefix, value: V) -> Option<V> {
         match prefix.addr() {
-            IpAddr::V4(a) => self.v4.insert(u32::from(a), prefix.len(), value),
-            IpAddr::V6(a) => self.v6.insert(u128::from(a), prefix.len(), value),
+            IpAddr::V4(a) => self.v4.insert(u32::from(a), prefix.prefix_len(), value),
+            IpAddr::V6(a) => self.v6.insert(u128::from(a), prefix.prefix_len(), value),
         }
     }
 
@@ -184,8 +184,8 @@ impl<V: Clone + PartialEq> AllowedIps<V> {
     /// value if it was present.
     pub fn remove(&mut self, prefix: Prefix) -> Option<V> {
         match prefix.addr() {
-            IpAddr::V4(a) => self.v4.remove(u32::from(a), prefix.len()),
-            IpAddr::V6(a) => self.v6.remove(u128::from(a), prefix.len()),
+            IpAddr::V4(a) => self.v4.remove(u32::from(a), prefix.prefix_len()),
+            IpAddr::V6(a) => self.v6.remove(u128::from(a), prefix.prefix_len()),
         }
     }
 
@@ -295,8 +295,8 @@ mod tests {
         fn lookup(&self, addr: IpAddr) -> Option<u32> {
             let mut best: Option<(u8, u32)> = None;
             for (prefix, value) in &self.entries {
-                if prefix.contains(addr) && best.is_none_or(|(len, _)| prefix.len() > len) {
-                    best = Some((prefix.len(), *value));
+                if prefix.contains(addr) && best.is_none_or(|(len, _)| prefix.prefix_len() > len) {
+                    best = Some((prefix.prefix_len(), *value));
                 }
             }
             best.map(|(_, v)| v)

@@ -103,7 +103,7 @@ impl Prefix {
 
     /// The prefix length in bits.
     #[must_use]
-    pub fn len(&self) -> u8 {
+    pub fn prefix_len(&self) -> u8 {
         self.len
     }
 
