@@ -3,7 +3,8 @@
 # integration and end-to-end test, and a short run of every fuzz target.
 #
 # As root it first installs the real peers the end-to-end tests talk to
-# (Debian's wireguard-go, wireguard-tools, iperf3, tcpdump). Without root,
+# (Debian's wireguard-go, wireguard-tools, iperf3, tcpdump) and promtool
+# (Debian's prometheus), which validates the metrics exposition. Without root,
 # the tests that need network namespaces print why they were skipped.
 #
 # Environment:
@@ -20,6 +21,7 @@ install_system_deps() {
     command -v iperf3 >/dev/null || missing+=(iperf3)
     command -v tcpdump >/dev/null || missing+=(tcpdump)
     command -v ip >/dev/null || missing+=(iproute2)
+    command -v promtool >/dev/null || missing+=(prometheus)
     if ((${#missing[@]} == 0)); then
         return
     fi
