@@ -18,6 +18,12 @@ pub mod session;
 pub mod transport;
 pub mod tuning;
 
+// modules owned by the sessions/timers engineer
+pub mod keyring;
+pub mod ratelimit;
+pub mod tai64n;
+pub mod timers;
+
 #[cfg(any(test, feature = "insecure-test-backend"))]
 pub mod insecure_backend;
 
