@@ -38,7 +38,13 @@ fn mlkem_encapsulate_on_one_decapsulate_on_other() {
         // Key pair made by `a`, encapsulation by `a`, decapsulation by `b`.
         let (ct, ss_a) = a.mlkem_encapsulate(&ek).expect("encapsulate");
         let ss_b = b.mlkem_decapsulate(&dk, &ct).expect("decapsulate");
-        assert_eq!(ss_a, ss_b, "keygen+encaps {} / decaps {}", a.name(), b.name());
+        assert_eq!(
+            ss_a,
+            ss_b,
+            "keygen+encaps {} / decaps {}",
+            a.name(),
+            b.name()
+        );
     }
 }
 
@@ -63,15 +69,19 @@ fn aead_seal_on_one_open_on_other() {
         let mut buf = plaintext.clone();
         let tag = ta.seal(u64::MAX - 1, &mut buf).expect("transport seal");
         let mut again = plaintext.clone();
-        let tag_again = b.aead_seal(&key, u64::MAX - 1, &[], &mut again).expect("seal");
+        let tag_again = b
+            .aead_seal(&key, u64::MAX - 1, &[], &mut again)
+            .expect("seal");
         assert_eq!((buf.clone(), tag), (again, tag_again));
-        tb.open(u64::MAX - 1, &mut buf, &tag).expect("transport open");
+        tb.open(u64::MAX - 1, &mut buf, &tag)
+            .expect("transport open");
         assert_eq!(buf, plaintext);
 
         let nonce = [0x24u8; 24];
         let mut buf = plaintext.clone();
         let tag = a.xaead_seal(&key, &nonce, aad, &mut buf).expect("xseal");
-        b.xaead_open(&key, &nonce, aad, &mut buf, &tag).expect("xopen");
+        b.xaead_open(&key, &nonce, aad, &mut buf, &tag)
+            .expect("xopen");
         assert_eq!(buf, plaintext);
     }
 }
@@ -81,8 +91,13 @@ fn empty_packet_round_trips() {
     for (a, b) in pairs() {
         let key = AeadKey::new([9u8; 32]);
         let mut empty: [u8; 0] = [];
-        let tag = a.transport_cipher(&key).seal(0, &mut empty).expect("seal keepalive");
-        b.transport_cipher(&key).open(0, &mut empty, &tag).expect("open keepalive");
+        let tag = a
+            .transport_cipher(&key)
+            .seal(0, &mut empty)
+            .expect("seal keepalive");
+        b.transport_cipher(&key)
+            .open(0, &mut empty, &tag)
+            .expect("open keepalive");
     }
 }
 
@@ -91,8 +106,12 @@ fn mldsa_sign_on_one_verify_on_other() {
     for (a, b) in pairs() {
         let mut seed = [0u8; 32];
         a.fill_random(&mut seed).expect("random");
-        let key_a = a.mldsa_from_seed(&MlDsaSeed::from_bytes(seed)).expect("keygen a");
-        let key_b = b.mldsa_from_seed(&MlDsaSeed::from_bytes(seed)).expect("keygen b");
+        let key_a = a
+            .mldsa_from_seed(&MlDsaSeed::from_bytes(seed))
+            .expect("keygen a");
+        let key_b = b
+            .mldsa_from_seed(&MlDsaSeed::from_bytes(seed))
+            .expect("keygen b");
         assert_eq!(key_a.public, key_b.public);
         assert_eq!(key_a.expanded, key_b.expanded);
 

@@ -5,8 +5,8 @@ mod common;
 
 use common::backends;
 use dybervpn_crypto::{
-    AeadKey, CryptoError, MlDsaSeed, MlKemCiphertext, MlKemEncapsKey, PresharedKey,
-    SharedSecret, X25519PublicKey, X25519SecretKey,
+    AeadKey, CryptoError, MlDsaSeed, MlKemCiphertext, MlKemEncapsKey, PresharedKey, SharedSecret,
+    X25519PublicKey, X25519SecretKey,
 };
 
 #[test]
@@ -16,7 +16,9 @@ fn tampered_mlkem_ciphertext_gives_implicit_rejection_not_error() {
         let (ct, ss) = be.mlkem_encapsulate(&ek).expect("encapsulate");
         let mut bad = ct.clone();
         bad.0[0] ^= 1;
-        let rejected = be.mlkem_decapsulate(&dk, &bad).expect("implicit rejection is Ok");
+        let rejected = be
+            .mlkem_decapsulate(&dk, &bad)
+            .expect("implicit rejection is Ok");
         assert_ne!(rejected, ss, "{}", be.name());
         // Deterministic: the same tampered ciphertext gives the same secret,
         // and both backends compute the same rejection secret.
@@ -98,7 +100,10 @@ fn aws_lc_checks_the_modulus_only_when_encapsulating() {
     let bad = ek_with_unreduced_coefficient();
     let key = EncapsulationKey::new(&ML_KEM_768, bad.as_bytes())
         .expect("aws-lc-rs does not check the modulus on import");
-    assert!(key.encapsulate().is_err(), "aws-lc rejects at encapsulation");
+    assert!(
+        key.encapsulate().is_err(),
+        "aws-lc rejects at encapsulation"
+    );
 }
 
 #[test]
@@ -139,40 +144,67 @@ fn tampered_aead_fails() {
 
         let mut c = buf.clone();
         c[3] ^= 0x80;
-        assert_eq!(be.aead_open(&key, 1, b"aad", &mut c, &tag), Err(CryptoError::Decryption));
+        assert_eq!(
+            be.aead_open(&key, 1, b"aad", &mut c, &tag),
+            Err(CryptoError::Decryption)
+        );
 
         let mut bad_tag = tag;
         bad_tag[15] ^= 1;
         let mut c = buf.clone();
-        assert_eq!(be.aead_open(&key, 1, b"aad", &mut c, &bad_tag), Err(CryptoError::Decryption));
+        assert_eq!(
+            be.aead_open(&key, 1, b"aad", &mut c, &bad_tag),
+            Err(CryptoError::Decryption)
+        );
 
         let mut c = buf.clone();
-        assert_eq!(be.aead_open(&key, 1, b"aaD", &mut c, &tag), Err(CryptoError::Decryption));
+        assert_eq!(
+            be.aead_open(&key, 1, b"aaD", &mut c, &tag),
+            Err(CryptoError::Decryption)
+        );
 
         let mut c = buf.clone();
-        assert_eq!(be.aead_open(&key, 2, b"aad", &mut c, &tag), Err(CryptoError::Decryption));
+        assert_eq!(
+            be.aead_open(&key, 2, b"aad", &mut c, &tag),
+            Err(CryptoError::Decryption)
+        );
 
         let mut c = buf.clone();
         let other = AeadKey::new([0x43; 32]);
-        assert_eq!(be.aead_open(&other, 1, b"aad", &mut c, &tag), Err(CryptoError::Decryption));
+        assert_eq!(
+            be.aead_open(&other, 1, b"aad", &mut c, &tag),
+            Err(CryptoError::Decryption)
+        );
 
         let transport = be.transport_cipher(&key);
         let mut p = vec![0u8; 64];
         let tag = transport.seal(5, &mut p).expect("seal");
         let mut c = p.clone();
         c[63] ^= 1;
-        assert_eq!(transport.open(5, &mut c, &tag), Err(CryptoError::Decryption));
+        assert_eq!(
+            transport.open(5, &mut c, &tag),
+            Err(CryptoError::Decryption)
+        );
         let mut c = p.clone();
-        assert_eq!(transport.open(6, &mut c, &tag), Err(CryptoError::Decryption));
+        assert_eq!(
+            transport.open(6, &mut c, &tag),
+            Err(CryptoError::Decryption)
+        );
 
         let nonce = [1u8; 24];
         let mut x = b"cookie".to_vec();
         let tag = be.xaead_seal(&key, &nonce, b"mac1", &mut x).expect("xseal");
         let mut c = x.clone();
         c[0] ^= 1;
-        assert_eq!(be.xaead_open(&key, &nonce, b"mac1", &mut c, &tag), Err(CryptoError::Decryption));
+        assert_eq!(
+            be.xaead_open(&key, &nonce, b"mac1", &mut c, &tag),
+            Err(CryptoError::Decryption)
+        );
         let mut c = x.clone();
-        assert_eq!(be.xaead_open(&key, &nonce, b"mac2", &mut c, &tag), Err(CryptoError::Decryption));
+        assert_eq!(
+            be.xaead_open(&key, &nonce, b"mac2", &mut c, &tag),
+            Err(CryptoError::Decryption)
+        );
         let mut c = x.clone();
         let mut other_nonce = nonce;
         other_nonce[23] ^= 1;
@@ -186,33 +218,58 @@ fn tampered_aead_fails() {
 #[test]
 fn mldsa_wrong_context_key_or_message_fails() {
     for be in backends() {
-        let key = be.mldsa_from_seed(&MlDsaSeed::from_bytes([1; 32])).expect("keygen");
-        let other = be.mldsa_from_seed(&MlDsaSeed::from_bytes([2; 32])).expect("keygen");
+        let key = be
+            .mldsa_from_seed(&MlDsaSeed::from_bytes([1; 32]))
+            .expect("keygen");
+        let other = be
+            .mldsa_from_seed(&MlDsaSeed::from_bytes([2; 32]))
+            .expect("keygen");
         let signature = be.mldsa_sign(&key, b"ctx", b"message").expect("sign");
-        be.mldsa_verify(&key.public, b"ctx", b"message", &signature).expect("verifies");
+        be.mldsa_verify(&key.public, b"ctx", b"message", &signature)
+            .expect("verifies");
 
         let bad = Err(CryptoError::BadSignature);
-        assert_eq!(be.mldsa_verify(&key.public, b"ctX", b"message", &signature), bad);
-        assert_eq!(be.mldsa_verify(&key.public, b"", b"message", &signature), bad);
-        assert_eq!(be.mldsa_verify(&other.public, b"ctx", b"message", &signature), bad);
-        assert_eq!(be.mldsa_verify(&key.public, b"ctx", b"messagf", &signature), bad);
+        assert_eq!(
+            be.mldsa_verify(&key.public, b"ctX", b"message", &signature),
+            bad
+        );
+        assert_eq!(
+            be.mldsa_verify(&key.public, b"", b"message", &signature),
+            bad
+        );
+        assert_eq!(
+            be.mldsa_verify(&other.public, b"ctx", b"message", &signature),
+            bad
+        );
+        assert_eq!(
+            be.mldsa_verify(&key.public, b"ctx", b"messagf", &signature),
+            bad
+        );
         let mut tampered = signature.clone();
         tampered.0[100] ^= 1;
-        assert_eq!(be.mldsa_verify(&key.public, b"ctx", b"message", &tampered), bad);
+        assert_eq!(
+            be.mldsa_verify(&key.public, b"ctx", b"message", &tampered),
+            bad
+        );
     }
 }
 
 #[test]
 fn mldsa_context_longer_than_255_bytes_is_refused() {
     for be in backends() {
-        let key = be.mldsa_from_seed(&MlDsaSeed::from_bytes([1; 32])).expect("keygen");
+        let key = be
+            .mldsa_from_seed(&MlDsaSeed::from_bytes([1; 32]))
+            .expect("keygen");
         let long = [0u8; 256];
         assert_eq!(
             be.mldsa_sign(&key, &long, b"m").map(|_| ()),
             Err(CryptoError::Signing)
         );
-        let ok = be.mldsa_sign(&key, &long[..255], b"m").expect("255 bytes is allowed");
-        be.mldsa_verify(&key.public, &long[..255], b"m", &ok).expect("verifies");
+        let ok = be
+            .mldsa_sign(&key, &long[..255], b"m")
+            .expect("255 bytes is allowed");
+        be.mldsa_verify(&key.public, &long[..255], b"m", &ok)
+            .expect("verifies");
         assert_eq!(
             be.mldsa_verify(&key.public, &long, b"m", &ok),
             Err(CryptoError::BadSignature)
@@ -251,13 +308,19 @@ fn debug_output_contains_no_secret_bytes() {
     assert_redacted("MlDsaSeed", format!("{seed:?}"), &bytes);
 
     for be in backends() {
-        let pair = be.mldsa_from_seed(&MlDsaSeed::from_bytes(bytes)).expect("keygen");
+        let pair = be
+            .mldsa_from_seed(&MlDsaSeed::from_bytes(bytes))
+            .expect("keygen");
         let debug = format!("{pair:?} {pair:#?}");
         assert_redacted("MlDsaKeyPair seed", debug.clone(), &bytes);
         assert_redacted("MlDsaKeyPair expanded", debug, &pair.expanded.expose()[..]);
 
         let (dk, _) = be.mlkem_generate().expect("keygen");
-        assert_redacted("MlKemDecapsKey", format!("{dk:?} {dk:#?}"), &dk.0.expose()[..]);
+        assert_redacted(
+            "MlKemDecapsKey",
+            format!("{dk:?} {dk:#?}"),
+            &dk.0.expose()[..],
+        );
 
         // Backends themselves hold no key material worth printing.
         let text = format!("{be:?}");
