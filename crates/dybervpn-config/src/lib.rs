@@ -1,2 +1,104 @@
-//! DyberVPN configuration.
+//! DyberVPN configuration: one TOML file per interface, read into validated
+//! types with precise diagnostics, written back as TOML, and imported from or
+//! exported to WireGuard's `.conf` format.
+//!
+//! ```no_run
+//! # use std::path::Path;
+//! let loaded = dybervpn_config::Config::load(Path::new("/etc/dybervpn/wg0.toml"))
+//!     .map_err(|errors| eprintln!("{errors}"))
+//!     .ok();
+//! ```
+//!
+//! Loading reports every problem at once, each with file, line, column and
+//! field ([`Diagnostic`]); errors refuse the file, warnings come back with the
+//! configuration ([`Loaded`]). The checks and their reasons are described in
+//! `docs/configuration.md`.
+//!
+//! The only I/O here is reading files: the configuration and any
+//! `private_key_file`. Endpoints stay unresolved ([`Endpoint::resolve`]).
 #![forbid(unsafe_code)]
+
+mod cidr;
+mod diag;
+mod draft;
+mod endpoint;
+mod keyfile;
+mod model;
+mod suggest;
+mod toml_in;
+mod toml_out;
+mod validate;
+pub mod wg;
+
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+pub use cidr::Cidr;
+pub use diag::{ConfigErrors, Diagnostic, Position, Problem, Severity};
+pub use endpoint::{Endpoint, Host};
+pub use keyfile::readable_by_others;
+pub use model::{
+    Config, InterfaceConfig, Loaded, LogFormat, PeerConfig, DEFAULT_MTU, MAX_MTU, MIN_MTU,
+    MIN_MTU_IPV6,
+};
+pub use toml_in::{INTERFACE_KEYS, PEER_KEYS};
+
+impl Config {
+    /// Reads and validates the TOML configuration at `path`.
+    ///
+    /// Also warns when the file holds an inline private key and can be read
+    /// by group or others.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
+        let text = read_file(path)?;
+        let mut loaded = Self::parse(&text, path)?;
+        if loaded.config.interface.private_key_file.is_none() {
+            if let Some(mode) = readable_by_others(path) {
+                loaded.warnings.insert(
+                    0,
+                    Diagnostic::whole_file(path, "", Problem::ReadableByOthers { mode }),
+                );
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Validates TOML `text`. `path` names the file in diagnostics, and a
+    /// relative `private_key_file` is resolved against its directory.
+    pub fn parse(text: &str, path: &Path) -> Result<Loaded, ConfigErrors> {
+        let mut ctx = draft::Ctx::new(path, text);
+        let (iface, peers) = toml_in::read(&mut ctx);
+        let config = validate::validate(&mut ctx, iface, peers);
+        let warnings = diag::finish(ctx.diags)?;
+        match config {
+            Some(config) => Ok(Loaded { config, warnings }),
+            // Every path that drops the config reports an error first; this
+            // is a guard, not an expected outcome.
+            None => Err(ConfigErrors {
+                diagnostics: vec![Diagnostic::whole_file(
+                    path,
+                    "",
+                    Problem::Syntax {
+                        message: "configuration is incomplete".into(),
+                    },
+                )],
+            }),
+        }
+    }
+}
+
+/// Reads a whole file into a string that is wiped on drop, reporting failure
+/// as a diagnostic.
+pub fn read_file(path: &Path) -> Result<Zeroizing<String>, ConfigErrors> {
+    std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| ConfigErrors {
+            diagnostics: vec![Diagnostic::whole_file(
+                path,
+                "",
+                Problem::Io {
+                    message: e.to_string(),
+                },
+            )],
+        })
+}

@@ -1,0 +1,178 @@
+//! A peer's endpoint, `host:port`, kept unresolved until the daemon starts so
+//! that checking a configuration never touches the network.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::str::FromStr;
+
+/// The host part of an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A literal IPv4 or IPv6 address.
+    Ip(IpAddr),
+    /// A DNS name, resolved by [`Endpoint::resolve`].
+    Name(String),
+}
+
+/// `host:port` as written in the configuration: `vpn.example.com:51820`,
+/// `192.0.2.1:51820` or `[2001:db8::1]:51820`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// The host.
+    pub host: Host,
+    /// The UDP port (never 0).
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// Resolves the endpoint to the first address the system resolver
+    /// returns. Literal addresses need no lookup.
+    pub fn resolve(&self) -> io::Result<SocketAddr> {
+        match &self.host {
+            Host::Ip(ip) => Ok(SocketAddr::new(*ip, self.port)),
+            Host::Name(name) => (name.as_str(), self.port)
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("{name} has no IPv4 or IPv6 address"),
+                    )
+                }),
+        }
+    }
+}
+
+impl From<SocketAddr> for Endpoint {
+    fn from(addr: SocketAddr) -> Self {
+        Self {
+            host: Host::Ip(addr.ip()),
+            port: addr.port(),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            Host::Ip(IpAddr::V4(ip)) => write!(f, "{ip}:{}", self.port),
+            Host::Name(name) => write!(f, "{name}:{}", self.port),
+        }
+    }
+}
+
+/// Whether `name` is a syntactically valid DNS name (RFC 1123 labels).
+fn is_hostname(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (host_text, port_text) = if let Some(rest) = s.strip_prefix('[') {
+            let (h, p) = rest
+                .split_once(']')
+                .ok_or("missing \"]\" after the IPv6 address")?;
+            let p = p
+                .strip_prefix(':')
+                .ok_or("expected \":PORT\" after \"]\"")?;
+            (h, p)
+        } else {
+            let (h, p) = s
+                .rsplit_once(':')
+                .ok_or("expected HOST:PORT, e.g. vpn.example.com:51820")?;
+            if h.contains(':') {
+                return Err("an IPv6 address must be in brackets: [2001:db8::1]:51820".into());
+            }
+            (h, p)
+        };
+        let port: u16 = port_text
+            .parse()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("port {port_text:?} is not a number from 1 to 65535"))?;
+        let host = if s.starts_with('[') {
+            let ip: std::net::Ipv6Addr = host_text
+                .parse()
+                .map_err(|_| format!("{host_text:?} is not an IPv6 address"))?;
+            Host::Ip(IpAddr::V6(ip))
+        } else if let Ok(ip) = host_text.parse::<std::net::Ipv4Addr>() {
+            Host::Ip(IpAddr::V4(ip))
+        } else if is_hostname(host_text)
+            && !host_text.chars().all(|c| c.is_ascii_digit() || c == '.')
+        {
+            Host::Name(host_text.to_owned())
+        } else {
+            return Err(format!(
+                "{host_text:?} is neither an IP address nor a host name"
+            ));
+        };
+        Ok(Self { host, port })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_all_forms() {
+        let e: Endpoint = "vpn.example.com:51820".parse().expect("name");
+        assert_eq!(e.host, Host::Name("vpn.example.com".into()));
+        assert_eq!(e.port, 51820);
+        let e: Endpoint = "192.0.2.1:1".parse().expect("v4");
+        assert_eq!(e.to_string(), "192.0.2.1:1");
+        let e: Endpoint = "[::1]:51820".parse().expect("v6");
+        assert_eq!(e.host, Host::Ip("::1".parse().expect("ip")));
+        assert_eq!(e.to_string(), "[::1]:51820");
+    }
+
+    #[test]
+    fn refuses_malformed() {
+        for bad in [
+            "vpn.example.com",
+            "vpn.example.com:0",
+            "vpn.example.com:65536",
+            "::1:51820",
+            "[::1]51820",
+            "[::1:51820",
+            "[vpn]:1",
+            "bad_host!:1",
+            "1.2.3:1",
+            ":1",
+            "-x.example:1",
+        ] {
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn literal_resolves_without_network() {
+        let e: Endpoint = "[2001:db8::1]:51820".parse().expect("v6");
+        assert_eq!(
+            e.resolve().expect("literal"),
+            "[2001:db8::1]:51820".parse::<SocketAddr>().expect("addr")
+        );
+    }
+
+    #[test]
+    fn localhost_resolves() {
+        let e: Endpoint = "localhost:51820".parse().expect("name");
+        assert_eq!(e.resolve().expect("localhost").port(), 51820);
+    }
+}

@@ -1,0 +1,279 @@
+//! Checks that span several fields or several peers, and the assembly of the
+//! validated [`Config`].
+//!
+//! Policy, in brief (the reasons are in `docs/configuration.md`):
+//! * pq-only in effect without the ML-DSA-65 keys it needs is an error, never
+//!   a silent fallback to a weaker mode.
+//! * ML-DSA-65 keys where no pq-only handshake uses them: a warning.
+//! * Allowed IPs with host bits set: a warning (WireGuard accepts and
+//!   truncates them, so imported files keep working), and the network is used.
+//! * Allowed IPs of two different peers that overlap (equal or nested): an
+//!   error, since a packet from inside the overlap could not be attributed to
+//!   one peer.
+
+use dybervpn_crypto::backend;
+use dybervpn_proto::Mode;
+
+use crate::cidr::Cidr;
+use crate::diag::Problem;
+use crate::draft::{Ctx, InterfaceDraft, PeerDraft, Sp};
+use crate::model::{Config, InterfaceConfig, PeerConfig, DEFAULT_MTU, MAX_MTU, MIN_MTU_IPV6};
+
+/// Runs the checks and builds the configuration if no error was reported
+/// (by this or by earlier stages).
+pub(crate) fn validate(
+    ctx: &mut Ctx<'_>,
+    iface: Option<InterfaceDraft>,
+    peers: Vec<PeerDraft>,
+) -> Option<Config> {
+    let seed_span = iface
+        .as_ref()
+        .and_then(|i| i.mldsa_private_key.as_ref())
+        .map(|s| s.span.clone());
+    let iface = iface.and_then(|i| interface(ctx, i));
+    let mode = iface.as_ref().map_or(Mode::default(), |i| i.mode);
+    let has_seed = iface
+        .as_ref()
+        .is_some_and(|i| i.mldsa_private_key.is_some());
+
+    let checked: Vec<Checked> = peers
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| peer(ctx, p, i, mode, has_seed))
+        .collect();
+
+    if let Some(iface) = &iface {
+        let pq_in_use = iface.mode == Mode::PqOnly
+            || checked
+                .iter()
+                .filter_map(|c| c.peer.as_ref())
+                .any(|p| p.mode == Mode::PqOnly);
+        if iface.mldsa_private_key.is_some() && !pq_in_use {
+            ctx.report(
+                seed_span.unwrap_or(0..0),
+                "interface.mldsa_private_key",
+                Problem::UnusedMlDsaKey { mode: iface.mode },
+            );
+        }
+    }
+    cross_peer(ctx, iface.as_ref(), &checked);
+
+    if ctx.diags.iter().any(|d| d.is_error()) {
+        return None;
+    }
+    Some(Config {
+        interface: iface?,
+        peers: checked
+            .into_iter()
+            .map(|c| c.peer)
+            .collect::<Option<Vec<_>>>()?,
+    })
+}
+
+fn interface(ctx: &mut Ctx<'_>, d: InterfaceDraft) -> Option<InterfaceConfig> {
+    let mode = d.mode.as_ref().map_or(Mode::default(), |m| m.value);
+    if mode == Mode::PqOnly && d.mldsa_private_key.is_none() {
+        let span = d.mode.as_ref().map_or(d.span.clone(), |m| m.span.clone());
+        ctx.report(
+            span,
+            "interface.mode",
+            Problem::MissingMlDsaPrivateKey {
+                because: "the interface".into(),
+            },
+        );
+    }
+    let mtu = d.mtu.as_ref().map_or(DEFAULT_MTU, |m| m.value);
+    if mtu < MIN_MTU_IPV6 && d.address.iter().any(|a| a.value.addr().is_ipv6()) {
+        let span = d.mtu.as_ref().map_or(d.span.clone(), |m| m.span.clone());
+        ctx.report(
+            span,
+            "interface.mtu",
+            Problem::OutOfRange {
+                value: mtu.to_string(),
+                min: MIN_MTU_IPV6.into(),
+                max: MAX_MTU.into(),
+                note: "the interface has an IPv6 address, and IPv6 needs an MTU of at least 1280",
+            },
+        );
+    }
+    let Some(private_key) = d.private_key else {
+        // Absent, or present but unreadable (reported already).
+        if !d.private_key_given {
+            ctx.report(d.span.clone(), "interface.private_key", Problem::Missing);
+        }
+        return None;
+    };
+    let crypto_backend = d.crypto_backend.unwrap_or_default();
+    let public_key = match backend(crypto_backend).x25519_public_key(&private_key.value) {
+        Ok(k) => k,
+        Err(e) => {
+            ctx.report(
+                private_key.span,
+                "interface.private_key",
+                Problem::Crypto(e),
+            );
+            return None;
+        }
+    };
+    let mut out = InterfaceConfig::new(private_key.value, public_key, mode);
+    out.private_key_file = d.private_key_file;
+    out.listen_port = d.listen_port;
+    out.address = d.address.into_iter().map(|a| a.value).collect();
+    out.mldsa_private_key = d.mldsa_private_key.map(|s| s.value);
+    out.mtu = mtu;
+    out.dns = d.dns;
+    out.fwmark = d.fwmark;
+    out.crypto_backend = crypto_backend;
+    out.metrics_listen = d.metrics_listen;
+    out.log_format = d.log_format.unwrap_or_default();
+    Some(out)
+}
+
+/// One peer after its own checks, with what the cross-peer checks need.
+struct Checked {
+    /// The peer, if it was complete.
+    peer: Option<PeerConfig>,
+    /// Where its public key was written.
+    key_span: std::ops::Range<usize>,
+    /// Its allowed IPs, truncated to networks, with their spans.
+    ips: Vec<Sp<Cidr>>,
+}
+
+/// Checks one peer on its own.
+fn peer(
+    ctx: &mut Ctx<'_>,
+    d: PeerDraft,
+    i: usize,
+    iface_mode: Mode,
+    iface_has_seed: bool,
+) -> Checked {
+    let mode = d.mode.as_ref().map_or(iface_mode, |m| m.value);
+    if mode == Mode::PqOnly {
+        // An inherited pq-only is reported once, on the interface.
+        if let Some(m) = d.mode.as_ref().filter(|_| !iface_has_seed) {
+            if iface_mode != Mode::PqOnly {
+                ctx.report(
+                    m.span.clone(),
+                    format!("peer[{i}].mode"),
+                    Problem::MissingMlDsaPrivateKey {
+                        because: format!("peer[{i}]"),
+                    },
+                );
+            }
+        }
+        if d.mldsa_public_key.is_none() {
+            ctx.report(
+                d.span.clone(),
+                format!("peer[{i}].mldsa_public_key"),
+                Problem::MissingMlDsaPublicKey,
+            );
+        }
+    } else if let Some(k) = &d.mldsa_public_key {
+        ctx.report(
+            k.span.clone(),
+            format!("peer[{i}].mldsa_public_key"),
+            Problem::UnusedMlDsaKey { mode },
+        );
+    }
+
+    let field = format!("peer[{i}].allowed_ips");
+    if d.allowed_ips.is_empty() {
+        ctx.report(d.span.clone(), field.as_str(), Problem::NoAllowedIps);
+    }
+    let mut ips: Vec<Sp<Cidr>> = Vec::new();
+    for ip in d.allowed_ips {
+        let network = ip.value.network();
+        if network != ip.value {
+            ctx.report(
+                ip.span.clone(),
+                field.as_str(),
+                Problem::HostBitsSet {
+                    given: ip.value,
+                    network,
+                },
+            );
+        }
+        if let Some(wider) = ips.iter().find(|o| o.value.covers(&network)) {
+            let covered_by = wider.value;
+            ctx.report(
+                ip.span.clone(),
+                field.as_str(),
+                Problem::RedundantAllowedIp {
+                    cidr: network,
+                    covered_by,
+                },
+            );
+            continue;
+        }
+        ips.push(Sp::new(network, ip.span));
+    }
+
+    let Some(public_key) = d.public_key else {
+        if !d.public_key_given {
+            ctx.report(d.span, format!("peer[{i}].public_key"), Problem::Missing);
+        }
+        return Checked {
+            peer: None,
+            key_span: 0..0,
+            ips,
+        };
+    };
+    let mut out = PeerConfig::new(public_key.value, mode);
+    out.name = d.name;
+    out.mldsa_public_key = d.mldsa_public_key.map(|k| k.value);
+    out.preshared_key = d.preshared_key;
+    out.endpoint = d.endpoint;
+    out.allowed_ips = ips.iter().map(|s| s.value).collect();
+    out.persistent_keepalive = d.persistent_keepalive;
+    Checked {
+        peer: Some(out),
+        key_span: public_key.span,
+        ips,
+    }
+}
+
+/// The cross-peer checks: duplicate keys, the interface's own key, and
+/// overlapping allowed IPs. A naive pairwise comparison: configurations hold
+/// at most thousands of peers, and clarity wins here.
+fn cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Checked]) {
+    for (i, c) in checked.iter().enumerate() {
+        let Some(p) = &c.peer else { continue };
+        if iface.is_some_and(|f| f.public_key == p.public_key) {
+            ctx.report(
+                c.key_span.clone(),
+                format!("peer[{i}].public_key"),
+                Problem::OwnPublicKey,
+            );
+        }
+        let earlier = checked.iter().enumerate().take(i);
+        if let Some((j, first)) = earlier
+            .filter_map(|(j, o)| o.peer.as_ref().map(|q| (j, q)))
+            .find(|(_, q)| q.public_key == p.public_key)
+        {
+            ctx.report(
+                c.key_span.clone(),
+                format!("peer[{i}].public_key"),
+                Problem::DuplicatePeer {
+                    first: j,
+                    first_name: first.name.clone(),
+                },
+            );
+        }
+        for ip in &c.ips {
+            for (j, other) in checked.iter().enumerate().take(i) {
+                if let Some(o) = other.ips.iter().find(|o| o.value.overlaps(&ip.value)) {
+                    ctx.report(
+                        ip.span.clone(),
+                        format!("peer[{i}].allowed_ips"),
+                        Problem::OverlappingAllowedIps {
+                            cidr: ip.value,
+                            other: o.value,
+                            other_peer: j,
+                            other_name: other.peer.as_ref().and_then(|q| q.name.clone()),
+                        },
+                    );
+                }
+            }
+        }
+    }
+}

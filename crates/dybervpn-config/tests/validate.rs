@@ -1,0 +1,327 @@
+//! Loading and validation: every check, with the exact diagnostic text.
+
+use std::path::Path;
+
+use dybervpn_config::{Config, ConfigErrors, Loaded, LogFormat, Problem, Severity};
+use dybervpn_crypto::encoding::to_base64;
+use dybervpn_crypto::BackendKind;
+use dybervpn_proto::Mode;
+
+/// RFC 7748 §6.1: Alice's private key and its public key.
+const ALICE_PRIV: &str = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
+const ALICE_PUB: &str = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
+const PEER1: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+const PEER2: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+const PEER3: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+const SEED: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+
+fn mldsa_pub() -> String {
+    to_base64(&[7u8; 1952])
+}
+
+fn parse(text: &str) -> Result<Loaded, ConfigErrors> {
+    Config::parse(text, Path::new("wg0.toml"))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(l) => panic!("accepted; warnings: {:?}", l.warnings),
+        Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn warnings(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(l) => l.warnings.iter().map(ToString::to_string).collect(),
+        Err(e) => panic!("refused:\n{e}"),
+    }
+}
+
+#[test]
+fn a_full_configuration_loads_with_its_values_and_defaults() {
+    let text = format!(
+        r#"
+[interface]
+private_key = "{ALICE_PRIV}"
+listen_port = 51820
+address = ["10.0.0.1/24", "fd00::1/64"]
+dns = ["1.1.1.1", "2606:4700:4700::1111"]
+fwmark = 0x10
+metrics_listen = "127.0.0.1:9090"
+log_format = "json"
+crypto_backend = "libcrux"
+
+[[peer]]
+name = "laptop"
+public_key = "{PEER1}"
+endpoint = "[::1]:51820"
+allowed_ips = ["10.0.0.2/32"]
+persistent_keepalive = 25
+preshared_key = "{PEER2}"
+
+[[peer]]
+public_key = "{PEER2}"
+mode = "classic"
+endpoint = "vpn.example.invalid:51820"
+allowed_ips = "10.0.1.0/24"
+"#
+    );
+    let loaded = parse(&text).expect("valid");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
+    let i = &c.interface;
+    assert_eq!(i.public_key.to_base64(), ALICE_PUB, "derived public key");
+    assert_eq!(i.listen_port, Some(51820));
+    assert_eq!(i.mode, Mode::Hybrid, "default mode");
+    assert_eq!(i.mtu, 1420, "default mtu");
+    assert_eq!(i.address.len(), 2);
+    assert_eq!(i.dns.len(), 2);
+    assert_eq!(i.fwmark, Some(16));
+    assert_eq!(i.crypto_backend, BackendKind::Libcrux);
+    assert_eq!(i.log_format, LogFormat::Json);
+    assert_eq!(c.peers.len(), 2);
+    assert_eq!(c.peers[0].mode, Mode::Hybrid, "inherited");
+    assert_eq!(c.peers[1].mode, Mode::Classic, "overridden");
+    assert_eq!(c.peers[0].persistent_keepalive, Some(25));
+    assert_eq!(
+        c.peers[1].endpoint.as_ref().map(ToString::to_string),
+        Some("vpn.example.invalid:51820".to_owned()),
+        "names stay unresolved"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_position_and_field() {
+    let text = format!(
+        r#"[interface]
+private_key = "{ALICE_PRIV}"
+listen_prot = 51820
+mtu = "big"
+mode = "quantum"
+
+[[peer]]
+name = "laptop"
+public_key = "{PEER1}"
+allowed_ips = ["10.0.0.0/16"]
+
+[[peer]]
+public_key = "not-a-key"
+allowed_ips = ["10.1.0.0/24"]
+
+[[peer]]
+public_key = "{PEER2}"
+allowed_ips = ["10.0.0.0/24"]
+"#
+    );
+    let got = errors(&text);
+    let want = [
+        r#"wg0.toml:3:1: error: interface: unknown key "listen_prot"; did you mean "listen_port"?"#,
+        "wg0.toml:4:7: error: interface.mtu: expected an integer, found a string",
+        r#"wg0.toml:5:8: error: interface.mode: "quantum": unknown mode "quantum": expected "classic", "hybrid" or "pq-only""#,
+        "wg0.toml:13:14: error: peer[1].public_key: not valid base64; expected the standard base64 encoding of 32 bytes (44 characters)",
+        r#"wg0.toml:18:16: error: peer[2].allowed_ips: 10.0.0.0/24 overlaps 10.0.0.0/16 of peer[0] ("laptop")"#,
+    ];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let got = errors("[interface]\nprivate_key = \"abc\nmtu = 1420\n");
+    assert!(got.iter().all(|e| e.starts_with("wg0.toml:2:")), "{got:?}");
+    assert!(got[0].contains("error: invalid TOML"), "{got:?}");
+}
+
+#[test]
+fn structural_mistakes_are_explained() {
+    let got = errors(&format!(
+        "[interfce]\nprivate_key = \"{ALICE_PRIV}\"\n[peer]\npublic_key = \"{PEER1}\"\n"
+    ));
+    assert_eq!(
+        got,
+        [
+            "wg0.toml:1:1: error: interface: missing, and required",
+            r#"wg0.toml:1:2: error: unknown key "interfce"; did you mean "interface"?"#,
+            "wg0.toml:3:1: error: peer: expected an array of tables: write [[peer]], with double brackets, found a single table ([peer])",
+        ]
+    );
+}
+
+#[test]
+fn missing_keys_and_ranges() {
+    let got = errors("[interface]\nlisten_port = 70000\nmtu = 100\n\n[[peer]]\nallowed_ips = []\npersistent_keepalive = -1\n");
+    let joined = got.join("\n");
+    for want in [
+        "wg0.toml:1:1: error: interface.private_key: missing, and required",
+        "wg0.toml:2:15: error: interface.listen_port: 70000 is out of range 1..=65535",
+        "wg0.toml:3:7: error: interface.mtu: 100 is out of range 576..=9000",
+        "wg0.toml:5:1: error: peer[0].public_key: missing, and required",
+        "wg0.toml:7:24: error: peer[0].persistent_keepalive: -1 is out of range 0..=65535",
+        "wg0.toml:5:1: warning: peer[0].allowed_ips: empty",
+    ] {
+        assert!(joined.contains(want), "missing {want:?} in\n{joined}");
+    }
+}
+
+#[test]
+fn duplicate_and_own_keys_are_errors() {
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\
+         [[peer]]\nname = \"a\"\npublic_key = \"{PEER1}\"\nallowed_ips = [\"10.0.0.2/32\"]\n\
+         [[peer]]\npublic_key = \"{PEER1}\"\nallowed_ips = [\"10.0.0.3/32\"]\n\
+         [[peer]]\npublic_key = \"{ALICE_PUB}\"\nallowed_ips = [\"10.0.0.4/32\"]\n"
+    ));
+    assert_eq!(
+        got,
+        [
+            r#"wg0.toml:8:14: error: peer[1].public_key: same public key as peer[0] ("a")"#,
+            "wg0.toml:11:14: error: peer[2].public_key: this is the interface's own public key",
+        ]
+    );
+}
+
+#[test]
+fn pq_only_without_keys_is_an_error_never_a_fallback() {
+    // Interface pq-only, no seed, peer without its ML-DSA key.
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\nmode = \"pq-only\"\n\
+         [[peer]]\npublic_key = \"{PEER1}\"\nallowed_ips = [\"10.0.0.2/32\"]\n"
+    ));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got[0].starts_with("wg0.toml:3:8: error: interface.mode: the interface uses pq-only mode, which needs interface.mldsa_private_key"), "{got:?}");
+    assert_eq!(got[1], "wg0.toml:4:1: error: peer[0].mldsa_public_key: pq-only peer needs its mldsa_public_key (`dybervpn pubkey` prints it)");
+
+    // A hybrid interface with one pq-only peer: the seed is still needed.
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\
+         [[peer]]\npublic_key = \"{PEER1}\"\nmode = \"pq-only\"\nmldsa_public_key = \"{}\"\nallowed_ips = [\"10.0.0.2/32\"]\n",
+        mldsa_pub()
+    ));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("wg0.toml:5:8: error: peer[0].mode: peer[0] uses pq-only mode"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn pq_only_with_keys_loads() {
+    let loaded = parse(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\nmode = \"pq-only\"\nmldsa_private_key = \"{SEED}\"\n\
+         [[peer]]\npublic_key = \"{PEER1}\"\nmldsa_public_key = \"{}\"\nallowed_ips = [\"10.0.0.2/32\"]\n",
+        mldsa_pub()
+    ))
+    .expect("valid");
+    assert_eq!(loaded.config.peers[0].mode, Mode::PqOnly);
+    assert!(loaded.config.peers[0].mldsa_public_key.is_some());
+}
+
+#[test]
+fn unused_mldsa_keys_and_host_bits_are_warnings() {
+    let got = warnings(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\nmldsa_private_key = \"{SEED}\"\n\
+         [[peer]]\npublic_key = \"{PEER1}\"\nmldsa_public_key = \"{}\"\nallowed_ips = [\"10.0.0.7/24\", \"10.0.0.9/32\"]\n",
+        mldsa_pub()
+    ));
+    assert_eq!(
+        got,
+        [
+            "wg0.toml:3:21: warning: interface.mldsa_private_key: ignored: ML-DSA-65 keys are used only in pq-only mode, and this is hybrid",
+            "wg0.toml:6:20: warning: peer[0].mldsa_public_key: ignored: ML-DSA-65 keys are used only in pq-only mode, and this is hybrid",
+            "wg0.toml:7:16: warning: peer[0].allowed_ips: 10.0.0.7/24 has host bits set; it is used as 10.0.0.0/24 (write that to silence this)",
+            "wg0.toml:7:31: warning: peer[0].allowed_ips: 10.0.0.9/32 is already covered by 10.0.0.0/24",
+        ]
+    );
+}
+
+#[test]
+fn ipv6_address_needs_mtu_1280() {
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\naddress = [\"fd00::1/64\"]\nmtu = 1000\n"
+    ));
+    assert_eq!(got.len(), 1);
+    assert!(got[0].starts_with("wg0.toml:4:7: error: interface.mtu: 1000 is out of range 1280..=9000 (the interface has an IPv6 address"), "{got:?}");
+}
+
+#[test]
+fn bad_values_name_the_field() {
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\naddress = [\"10.0.0.1/33\"]\ndns = [\"one.one\"]\n\
+         metrics_listen = \"localhost\"\ncrypto_backend = \"openssl\"\n\
+         [[peer]]\npublic_key = \"{PEER1}\"\nendpoint = \"::1:51820\"\nallowed_ips = [\"10.0.0.2/32\"]\n\
+         mldsa_public_key = \"AAAA\"\n"
+    ));
+    let fields: Vec<&str> = got
+        .iter()
+        .map(|e| e.split(": ").nth(2).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "interface.address",
+            "interface.dns",
+            "interface.metrics_listen",
+            "interface.crypto_backend",
+            "peer[0].endpoint",
+            "peer[0].mldsa_public_key",
+        ],
+        "{got:#?}"
+    );
+    assert!(got[5].ends_with("decodes to 3 bytes, expected 1952 bytes (2604 base64 characters)"));
+}
+
+#[test]
+fn private_key_file_is_read_relative_to_the_config_and_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("wg0.key");
+    std::fs::write(&key, format!("{ALICE_PRIV}\n")).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let cfg = dir.path().join("wg0.toml");
+    std::fs::write(&cfg, "[interface]\nprivate_key_file = \"wg0.key\"\n").expect("write");
+    let loaded = Config::load(&cfg).expect("valid");
+    assert_eq!(loaded.config.interface.public_key.to_base64(), ALICE_PUB);
+    #[cfg(unix)]
+    {
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(matches!(
+            loaded.warnings[0].problem,
+            Problem::ReadableByOthers { mode: 0o644 }
+        ));
+        assert_eq!(loaded.warnings[0].severity(), Severity::Warning);
+    }
+    // Round trip keeps the file reference, not the key.
+    let text = loaded.config.to_toml();
+    assert!(text.contains("private_key_file = \"wg0.key\""));
+    assert!(!text.contains(ALICE_PRIV));
+
+    // Missing file, and both forms at once.
+    std::fs::write(
+        &cfg,
+        format!("[interface]\nprivate_key = \"{ALICE_PRIV}\"\nprivate_key_file = \"nope.key\"\n"),
+    )
+    .expect("write");
+    let e = Config::load(&cfg).expect_err("refused").to_string();
+    assert!(e.contains(":2:15: error: interface.private_key: cannot be combined with interface.private_key_file"), "{e}");
+    assert!(
+        e.contains(":3:20: error: interface.private_key_file: cannot read:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_config_file_is_one_clear_error() {
+    let e = Config::load(Path::new("/nonexistent/wg9.toml")).expect_err("refused");
+    assert_eq!(e.diagnostics.len(), 1);
+    assert!(e
+        .to_string()
+        .starts_with("/nonexistent/wg9.toml: error: cannot read:"));
+}
+
+#[test]
+fn unused_peer3_constant_is_a_valid_key() {
+    // Keeps the constant honest for other tests that may use it.
+    assert!(dybervpn_crypto::X25519PublicKey::from_base64("k", PEER3).is_ok());
+}
