@@ -5,7 +5,9 @@
 //! lint is `deny`, so an `unsafe` block anywhere else fails the build.
 
 pub mod allowed_ips;
+pub mod ifname;
 pub mod prefix;
+pub mod uapi;
 
 pub use allowed_ips::AllowedIps;
 pub use prefix::{Prefix, PrefixError};

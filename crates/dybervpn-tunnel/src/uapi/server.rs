@@ -1,0 +1,171 @@
+//! The userspace-API socket: `/var/run/wireguard/<interface>.sock`.
+//!
+//! * The directory is created (mode 0755, as wireguard-go does) if missing.
+//! * The socket is bound inside a fresh mode-0700 directory, set to mode
+//!   0600 and only then renamed into place, so there is no moment at which
+//!   another user could connect to it.
+//! * A leftover socket from a crashed daemon is removed; a socket some
+//!   process still answers on is refused (the interface is already up); a
+//!   path that is not a socket is never deleted.
+//! * One thread accepts connections and serves them one at a time, with
+//!   read and write timeouts so a stuck client cannot hold the API.
+#![forbid(unsafe_code)]
+
+use std::fs::{self, DirBuilder};
+use std::io::{self, BufReader};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{serve_connection, UapiTarget};
+use crate::ifname;
+
+/// Where wireguard-tools looks for userspace sockets.
+pub const SOCKET_DIR: &str = "/var/run/wireguard";
+
+/// How long a client may take to send a request or read the response.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The socket path for `interface` under `dir`.
+#[must_use]
+pub fn socket_path_in(dir: &Path, interface: &str) -> PathBuf {
+    dir.join(format!("{interface}.sock"))
+}
+
+/// A running userspace-API server. Dropping it stops the thread and removes
+/// the socket.
+#[derive(Debug)]
+pub struct UapiServer {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl UapiServer {
+    /// Serves `target` at `/var/run/wireguard/<interface>.sock`.
+    pub fn start(interface: &str, target: Arc<dyn UapiTarget>) -> io::Result<Self> {
+        Self::start_in(Path::new(SOCKET_DIR), interface, target)
+    }
+
+    /// Serves `target` at `<dir>/<interface>.sock` (tests use a temporary
+    /// directory).
+    pub fn start_in(dir: &Path, interface: &str, target: Arc<dyn UapiTarget>) -> io::Result<Self> {
+        ifname::validate(interface)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        DirBuilder::new().recursive(true).mode(0o755).create(dir)?;
+        let path = socket_path_in(dir, interface);
+        remove_stale(&path)?;
+        let listener = bind_private(dir, interface, &path)?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(format!("uapi-{interface}"))
+            .spawn(move || accept_loop(&listener, &stop_flag, target.as_ref()));
+        let thread = match thread {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        Ok(Self {
+            path,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The socket's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for UapiServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept with a connection of our own. If that
+        // fails the thread is left to die with the process rather than
+        // risk joining a thread that never wakes.
+        let woke = UnixStream::connect(&self.path).is_ok();
+        if let Some(t) = self.thread.take() {
+            if woke {
+                let _ = t.join();
+            }
+        }
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn accept_loop(listener: &UnixListener, stop: &AtomicBool, target: &dyn UapiTarget) {
+    // Bounded by the process's life: ends when `stop` is set and a
+    // connection wakes the accept.
+    loop {
+        let conn = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok((stream, _)) = conn else {
+            // EMFILE and friends: back off briefly rather than spin.
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        if stream.set_read_timeout(Some(CLIENT_TIMEOUT)).is_err()
+            || stream.set_write_timeout(Some(CLIENT_TIMEOUT)).is_err()
+        {
+            continue;
+        }
+        // Errors were already reported to the client as errno; the
+        // connection just ends.
+        let _ = serve_connection(BufReader::new(&stream), &stream, target);
+    }
+}
+
+/// Removes a socket left behind by a daemon that is gone. Refuses when a
+/// daemon still answers, or when the path is not a socket.
+fn remove_stale(path: &Path) -> io::Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists and is not a socket; not removing it",
+                path.display()
+            ),
+        ));
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("{} is in use: is the interface already up?", path.display()),
+        )),
+        Err(_) => fs::remove_file(path),
+    }
+}
+
+/// Binds inside a private directory, restricts the socket to its owner,
+/// then moves it into place.
+fn bind_private(dir: &Path, interface: &str, path: &Path) -> io::Result<UnixListener> {
+    let private = dir.join(format!(".{interface}.sock.{}.tmp", std::process::id()));
+    let _ = fs::remove_dir_all(&private);
+    DirBuilder::new().mode(0o700).create(&private)?;
+    let result = (|| {
+        let tmp = private.join("s");
+        let listener = UnixListener::bind(&tmp)?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
+        fs::rename(&tmp, path)?;
+        Ok(listener)
+    })();
+    let _ = fs::remove_dir_all(&private);
+    result
+}
