@@ -349,6 +349,12 @@ fn peer_line(
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ExportError {
+    /// The interface's default mode is post-quantum: exporting would silently
+    /// make it (and any peer added later) classic.
+    InterfaceNotClassic {
+        /// The interface's mode.
+        mode: Mode,
+    },
     /// A peer uses a post-quantum mode, which WireGuard cannot speak.
     NotClassic {
         /// The peer's index.
@@ -363,6 +369,11 @@ pub enum ExportError {
 impl fmt::Display for ExportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::InterfaceNotClassic { mode } => write!(
+                f,
+                "the interface uses {mode} mode, which WireGuard cannot speak; set \
+                 interface.mode = \"classic\" to export"
+            ),
             Self::NotClassic { peer, name, mode } => {
                 write!(f, "peer[{peer}]")?;
                 if let Some(n) = name {
@@ -382,10 +393,15 @@ impl std::error::Error for ExportError {}
 
 impl Config {
     /// The configuration as a WireGuard `.conf` file (wiped on drop: it holds
-    /// the private key). Refuses if any peer's mode is not classic. Fields
-    /// WireGuard has no place for (backend, metrics, log format, peer names)
-    /// are written as comments or left out.
+    /// the private key). Refuses if the interface's or any peer's mode is not
+    /// classic. Fields WireGuard has no place for (backend, metrics, log
+    /// format) are left out; peer names become comments.
     pub fn to_wg_conf(&self) -> Result<Zeroizing<String>, ExportError> {
+        if self.interface.mode != Mode::Classic {
+            return Err(ExportError::InterfaceNotClassic {
+                mode: self.interface.mode,
+            });
+        }
         if let Some((i, p)) = self
             .peers
             .iter()
