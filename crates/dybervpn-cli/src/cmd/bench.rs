@@ -170,6 +170,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(k) => vec![k],
         None => BackendKind::ALL.to_vec(),
     };
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; build with --release for representative figures");
+    }
     let mut rows = Vec::new();
     for kind in kinds {
         let b = backend(kind);
