@@ -84,6 +84,8 @@ pub enum ProtoError {
     },
     /// The peer handle names no peer of this device.
     NoSuchPeer,
+    /// The peer has no known endpoint to send to yet.
+    NoEndpoint,
     /// A local cryptographic operation failed (randomness, key import).
     Crypto(CryptoError),
 }
@@ -93,7 +95,7 @@ impl ProtoError {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::BufferTooSmall { .. } | Self::NoSuchPeer => ErrorKind::Caller,
+            Self::BufferTooSmall { .. } | Self::NoSuchPeer | Self::NoEndpoint => ErrorKind::Caller,
             Self::Crypto(_) => ErrorKind::Local,
             _ => ErrorKind::Peer,
         }
@@ -127,6 +129,7 @@ impl fmt::Display for ProtoError {
             Self::BadInnerPacket => f.write_str("decrypted packet is not a well-formed IP packet"),
             Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
             Self::NoSuchPeer => f.write_str("no such peer on this device"),
+            Self::NoEndpoint => f.write_str("the peer has no endpoint to send to yet"),
             Self::Crypto(e) => write!(f, "local cryptographic failure: {e}"),
         }
     }
@@ -166,6 +169,10 @@ pub enum ConfigError {
     PeerIsSelf,
     /// The device's static private key could not be used by the backend.
     BadStaticKey(CryptoError),
+    /// The peer handle names no peer of this device.
+    NoSuchPeer,
+    /// `update_peer` was given another public key than the peer's.
+    PublicKeyChanged,
 }
 
 impl fmt::Display for ConfigError {
@@ -178,6 +185,10 @@ impl fmt::Display for ConfigError {
             Self::DuplicatePeer { public_key } => write!(f, "peer {public_key} is configured twice"),
             Self::PeerIsSelf => f.write_str("a peer's public key equals the device's own public key"),
             Self::BadStaticKey(e) => write!(f, "the device's static private key is unusable: {e}"),
+            Self::NoSuchPeer => f.write_str("no such peer on this device"),
+            Self::PublicKeyChanged => {
+                f.write_str("a peer's public key cannot be updated: remove the peer and add it again")
+            }
         }
     }
 }

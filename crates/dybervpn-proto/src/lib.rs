@@ -9,26 +9,30 @@
 
 pub mod constants;
 mod cookie;
+mod device;
 mod error;
 mod handshake;
+pub mod keyring;
 pub mod messages;
 mod mode;
+mod peer;
+pub mod ratelimit;
 pub mod replay;
 pub mod session;
-pub mod transport;
-pub mod tuning;
-
-// modules owned by the sessions/timers engineer
-pub mod keyring;
-pub mod ratelimit;
+mod stats;
 pub mod tai64n;
 pub mod timers;
+pub mod transport;
+pub mod tuning;
 
 #[cfg(any(test, feature = "insecure-test-backend"))]
 pub mod insecure_backend;
 
+pub use device::{Action, Device, DEFAULT_MTU};
 pub use error::{ConfigError, ErrorKind, ProtoError};
 pub use mode::Mode;
+pub use peer::{PeerConfig, PeerId};
+pub use stats::{DropReason, PeerStats};
 
 use std::time::Duration;
 

@@ -1,0 +1,401 @@
+//! The device: this node's identity, its peers, the index table, and the
+//! cookie, load and rate-limit state. Its methods are the protocol core's
+//! public API (`docs/protocol.md` §8).
+//!
+//! Sans-IO: every call takes the time ([`Now`]) and the caller's buffers, and
+//! returns an [`Action`]. Nothing here reads a clock or touches a socket.
+//!
+//! Concurrency: every method takes `&self`. Locks, always taken in this
+//! order and never the other way round:
+//!
+//! 1. `peers` (the table of peers, read-mostly);
+//! 2. one peer's mutex;
+//! 3. `index` (receiver index → session or pending handshake, read-mostly).
+//!
+//! The data path takes `index` for reading just long enough to clone an
+//! `Arc<Session>`, runs the AEAD with no lock held, and then takes the
+//! peer's mutex briefly for timers and statistics. No allocation happens per
+//! transport packet, except for packets queued while no session exists.
+
+mod data;
+mod handshake;
+mod tick;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use dybervpn_crypto::{CryptoBackend, MlDsaKeyPair, X25519PublicKey, X25519SecretKey};
+
+use crate::cookie::CookieChecker;
+use crate::error::{ConfigError, ProtoError};
+use crate::handshake::{LocalIdentity, PeerCrypto};
+use crate::messages::MessageType;
+use crate::peer::{Peer, PeerConfig, PeerId};
+use crate::ratelimit::RateLimiter;
+use crate::session::Session;
+use crate::stats::{DropCounters, DropReason, PeerStats};
+use crate::{Mode, Now};
+
+/// Handshake messages per second above which the device considers itself
+/// under load and demands cookies (mac2). The kernel uses the depth of its
+/// handshake queue (1/8 of 4096); a sans-IO core counts messages instead.
+// TODO: move to tuning.rs with the other engineer.
+const UNDER_LOAD_HANDSHAKES_PER_SECOND: u32 = 512;
+
+/// The default MTU of the tunnel interface: transport plaintexts are padded
+/// to a multiple of 16 bytes but never beyond it.
+pub const DEFAULT_MTU: usize = 1420;
+
+/// What the caller should do after a call.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "an Action may carry a datagram to send or a packet to deliver"]
+#[non_exhaustive]
+pub enum Action<'a> {
+    /// Nothing to do.
+    None,
+    /// Send `datagram` (it lives in the caller's output buffer) to `to`.
+    SendToNetwork {
+        /// The destination address.
+        to: SocketAddr,
+        /// The bytes to send.
+        datagram: &'a [u8],
+        /// The peer it is for; `None` for cookie replies to unauthenticated
+        /// sources.
+        peer: Option<PeerId>,
+    },
+    /// Write `packet` (an IP packet, in the caller's output buffer) to the
+    /// tunnel interface. The caller checks the packet's source address
+    /// against `peer`'s allowed IPs.
+    DeliverToTunnel {
+        /// The peer it came from.
+        peer: PeerId,
+        /// The decrypted IP packet.
+        packet: &'a [u8],
+    },
+}
+
+/// What a receiver index names.
+#[derive(Clone)]
+enum IndexEntry {
+    /// A pending initiation of this peer.
+    Handshake(PeerId),
+    /// A session of this peer.
+    Session(PeerId, Arc<Session>),
+}
+
+impl IndexEntry {
+    fn peer(&self) -> PeerId {
+        match self {
+            Self::Handshake(p) | Self::Session(p, _) => *p,
+        }
+    }
+}
+
+#[derive(Default)]
+struct PeerTable {
+    by_id: HashMap<PeerId, Arc<Mutex<Peer>>>,
+    by_key: HashMap<X25519PublicKey, PeerId>,
+    next_id: u64,
+}
+
+#[derive(Default)]
+struct Load {
+    window_start: Duration,
+    count: u32,
+    forced: Option<bool>,
+}
+
+/// The protocol core for one interface; see the module documentation.
+pub struct Device {
+    backend: Arc<dyn CryptoBackend>,
+    local: LocalIdentity,
+    mode: Mode,
+    mtu: std::sync::atomic::AtomicUsize,
+    checker: CookieChecker,
+    peers: RwLock<PeerTable>,
+    index: RwLock<HashMap<u32, IndexEntry>>,
+    load: Mutex<Load>,
+    limiter: Mutex<RateLimiter>,
+    drops: DropCounters,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("public_key", &self.local.public)
+            .field("mode", &self.mode)
+            .field("backend", &self.backend.name())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No state guarded here is left half-updated by a panic that matters
+    // more than refusing service would, so a poisoned lock is still used.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Device {
+    /// Creates a device with its static private key, the default mode for
+    /// peers whose configuration names none, and its ML-DSA-65 key pair
+    /// (required if any peer is pq-only).
+    pub fn new(
+        static_private: X25519SecretKey,
+        mode: Mode,
+        mldsa: Option<MlDsaKeyPair>,
+        backend: Arc<dyn CryptoBackend>,
+    ) -> Result<Self, ConfigError> {
+        if mode == Mode::PqOnly && mldsa.is_none() {
+            return Err(ConfigError::MissingMlDsaKey {
+                whose: "the device's ML-DSA-65 signing key".into(),
+            });
+        }
+        let public = backend
+            .x25519_public_key(&static_private)
+            .map_err(ConfigError::BadStaticKey)?;
+        let local = LocalIdentity {
+            private: static_private,
+            public,
+            mldsa,
+        };
+        Ok(Self {
+            checker: CookieChecker::new(&*backend, &public),
+            backend,
+            local,
+            mode,
+            mtu: DEFAULT_MTU.into(),
+            peers: RwLock::default(),
+            index: RwLock::default(),
+            load: Mutex::default(),
+            limiter: Mutex::new(RateLimiter::new()),
+            drops: DropCounters::default(),
+        })
+    }
+
+    /// This device's static public key.
+    #[must_use]
+    pub fn public_key(&self) -> X25519PublicKey {
+        self.local.public
+    }
+
+    /// The device's default mode.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Sets the tunnel MTU used to bound padding.
+    pub fn set_mtu(&self, mtu: usize) {
+        self.mtu.store(mtu, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Forces the under-load state (`Some`) or returns to measuring it
+    /// (`None`). A daemon that knows its receive-queue depth can drive this.
+    pub fn set_under_load(&self, forced: Option<bool>) {
+        lock(&self.load).forced = forced;
+    }
+
+    fn validate(&self, config: &PeerConfig, mode: Mode) -> Result<(), ConfigError> {
+        if config.public_key == self.local.public {
+            return Err(ConfigError::PeerIsSelf);
+        }
+        if mode == Mode::PqOnly {
+            if self.local.mldsa.is_none() {
+                return Err(ConfigError::MissingMlDsaKey {
+                    whose: "the device's ML-DSA-65 signing key".into(),
+                });
+            }
+            if config.mldsa_public_key.is_none() {
+                return Err(ConfigError::MissingMlDsaKey {
+                    whose: format!(
+                        "the ML-DSA-65 public key of peer {}",
+                        dybervpn_crypto::encoding::to_base64(config.public_key.as_bytes())
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a peer. A pq-only peer needs ML-DSA-65 keys on both sides.
+    pub fn add_peer(&self, config: PeerConfig) -> Result<PeerId, ConfigError> {
+        let mode = config.mode.unwrap_or(self.mode);
+        self.validate(&config, mode)?;
+        let mut table = write(&self.peers);
+        if table.by_key.contains_key(&config.public_key) {
+            return Err(ConfigError::DuplicatePeer {
+                public_key: dybervpn_crypto::encoding::to_base64(config.public_key.as_bytes()),
+            });
+        }
+        let id = PeerId(table.next_id);
+        table.next_id += 1;
+        let peer = Peer::new(&*self.backend, &self.local, id, mode, &config);
+        table.by_key.insert(config.public_key, id);
+        table.by_id.insert(id, Arc::new(Mutex::new(peer)));
+        Ok(id)
+    }
+
+    /// Changes a peer's mode, pre-shared key, ML-DSA-65 key, keepalive or
+    /// endpoint. The public key cannot change (remove and add instead).
+    /// Established sessions are kept.
+    pub fn update_peer(&self, id: PeerId, config: PeerConfig) -> Result<(), ConfigError> {
+        let mode = config.mode.unwrap_or(self.mode);
+        self.validate(&config, mode)?;
+        let peer = self.peer(id).ok_or(ConfigError::NoSuchPeer)?;
+        let mut peer = lock(&peer);
+        if peer.crypto.remote_static != config.public_key {
+            return Err(ConfigError::PublicKeyChanged);
+        }
+        peer.crypto = PeerCrypto::new(
+            &*self.backend,
+            &self.local,
+            mode,
+            config.public_key,
+            config
+                .preshared_key
+                .unwrap_or_else(|| dybervpn_crypto::PresharedKey::from_bytes([0; 32])),
+            config.mldsa_public_key,
+        );
+        peer.timers
+            .set_persistent_keepalive(config.persistent_keepalive);
+        if config.endpoint.is_some() {
+            peer.endpoint = config.endpoint;
+        }
+        Ok(())
+    }
+
+    /// Removes a peer; its sessions are invalidated and their indices freed.
+    pub fn remove_peer(&self, id: PeerId) -> Result<(), ProtoError> {
+        let removed = {
+            let mut table = write(&self.peers);
+            let peer = table.by_id.remove(&id).ok_or(ProtoError::NoSuchPeer)?;
+            table.by_key.retain(|_, v| *v != id);
+            peer
+        };
+        let mut peer = lock(&removed);
+        let retired = peer.keys.clear();
+        let pending = peer.pending.take().map(|p| p.local_index);
+        peer.queue.clear();
+        let mut index = write(&self.index);
+        for i in retired.indices().chain(pending) {
+            index.remove(&i);
+        }
+        Ok(())
+    }
+
+    /// The handles of every peer.
+    #[must_use]
+    pub fn peers(&self) -> Vec<PeerId> {
+        let mut ids: Vec<_> = read(&self.peers).by_id.keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
+    /// The peer with this static public key.
+    #[must_use]
+    pub fn peer_by_key(&self, key: &X25519PublicKey) -> Option<PeerId> {
+        read(&self.peers).by_key.get(key).copied()
+    }
+
+    /// A peer's statistics.
+    #[must_use]
+    pub fn peer_stats(&self, id: PeerId) -> Option<PeerStats> {
+        self.peer(id).map(|p| lock(&p).snapshot())
+    }
+
+    /// How many datagrams were dropped for `reason`.
+    #[must_use]
+    pub fn drop_count(&self, reason: DropReason) -> u64 {
+        self.drops.get(reason)
+    }
+
+    /// Every drop counter.
+    #[must_use]
+    pub fn drop_counts(&self) -> Vec<(DropReason, u64)> {
+        DropReason::ALL
+            .iter()
+            .map(|r| (*r, self.drops.get(*r)))
+            .collect()
+    }
+
+    fn peer(&self, id: PeerId) -> Option<Arc<Mutex<Peer>>> {
+        read(&self.peers).by_id.get(&id).cloned()
+    }
+
+    /// Processes one datagram received from `src`. `out` receives what is
+    /// to be sent or delivered; it must hold at least the datagram's length
+    /// (and 148 bytes for cookie replies).
+    ///
+    /// Errors are refusals, already counted in [`Device::drop_counts`];
+    /// the caller only logs them (at a rate it limits) and goes on.
+    pub fn decapsulate<'o>(
+        &self,
+        now: Now,
+        src: SocketAddr,
+        datagram: &[u8],
+        out: &'o mut [u8],
+    ) -> Result<Action<'o>, ProtoError> {
+        let result = match MessageType::of(datagram) {
+            Ok(MessageType::Initiation(_)) => self.handle_initiation(now, src, datagram, out),
+            Ok(MessageType::Response(_)) => self.handle_response(now, src, datagram, out),
+            Ok(MessageType::CookieReply) => self.handle_cookie_reply(now, datagram),
+            Ok(MessageType::Transport) => self.handle_transport(now, src, datagram, out),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            if e.kind() == crate::ErrorKind::Peer {
+                self.drops.count(DropReason::of(e));
+            }
+        }
+        result
+    }
+
+    /// Allocates a fresh random receiver index for `entry`.
+    fn allocate_index(&self, entry: IndexEntry) -> Result<u32, ProtoError> {
+        let mut index = write(&self.index);
+        loop {
+            let mut bytes = [0u8; 4];
+            self.backend
+                .fill_random(&mut bytes)
+                .map_err(ProtoError::Crypto)?;
+            let candidate = u32::from_le_bytes(bytes);
+            if let std::collections::hash_map::Entry::Vacant(v) = index.entry(candidate) {
+                v.insert(entry);
+                return Ok(candidate);
+            }
+        }
+    }
+
+    fn free_indices(&self, indices: impl Iterator<Item = u32>) {
+        let mut index = write(&self.index);
+        for i in indices {
+            index.remove(&i);
+        }
+    }
+
+    fn lookup_index(&self, i: u32) -> Option<IndexEntry> {
+        read(&self.index).get(&i).cloned()
+    }
+
+    /// Counts a handshake message and says whether we are under load.
+    fn under_load(&self, now: Duration) -> bool {
+        let mut load = lock(&self.load);
+        if now.saturating_sub(load.window_start) >= Duration::from_secs(1) {
+            load.window_start = now;
+            load.count = 0;
+        }
+        load.count = load.count.saturating_add(1);
+        load.forced
+            .unwrap_or(load.count > UNDER_LOAD_HANDSHAKES_PER_SECOND)
+    }
+}

@@ -1,0 +1,135 @@
+//! Time-driven work: the per-peer timers ([`crate::timers`]), expired
+//! sessions, pending rekeys and queues that became sendable.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::ProtoError;
+use crate::peer::Peer;
+use crate::timers::TimerEvent;
+use crate::Now;
+
+use super::{lock, read, Action, Device};
+
+impl Device {
+    /// Runs whatever is due at `now` and returns the first datagram to send
+    /// (a handshake initiation, a keepalive or a queued packet). Call it
+    /// again until it returns [`Action::None`], whenever
+    /// [`Device::next_deadline`] has passed and after every
+    /// [`Device::decapsulate`] (queued packets become sendable when a
+    /// handshake completes). `out` should hold 4641 bytes (any initiation)
+    /// or the largest queued packet plus 32.
+    pub fn update_timers<'o>(&self, now: Now, out: &'o mut [u8]) -> Result<Action<'o>, ProtoError> {
+        let peers: Vec<Arc<Mutex<Peer>>> = read(&self.peers).by_id.values().cloned().collect();
+        for peer in peers {
+            let mut p = lock(&peer);
+            if let Some(n) = self.tick_peer(now, &mut p, out)? {
+                let to = p.endpoint.ok_or(ProtoError::NoEndpoint)?;
+                return Ok(Action::SendToNetwork {
+                    to,
+                    datagram: &out[..n],
+                    peer: Some(p.id),
+                });
+            }
+        }
+        lock(&self.limiter).collect(now.mono);
+        Ok(Action::None)
+    }
+
+    /// One peer's due work; `Some(len)` when a datagram was written.
+    fn tick_peer(
+        &self,
+        now: Now,
+        p: &mut Peer,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, ProtoError> {
+        let retired = p.keys.expire(now.mono);
+        self.free_indices(retired.indices());
+
+        let usable = p.keys.current().is_some_and(|s| !s.is_expired(now.mono));
+        if p.queue_ready && usable && p.endpoint.is_some() {
+            return self.send_queued_or_keepalive(now, p, out).map(Some);
+        }
+        if p.handshake_due && p.endpoint.is_some() {
+            p.handshake_due = false;
+            if p.timers.want_handshake(now.mono) {
+                return self.begin_handshake(now, p, out).map(Some);
+            }
+        }
+        while let Some(event) = p.timers.poll(now.mono) {
+            let sendable = p.endpoint.is_some();
+            match event {
+                TimerEvent::SendInitiation { .. } if sendable => {
+                    return self.begin_handshake(now, p, out).map(Some);
+                }
+                TimerEvent::SendKeepalive | TimerEvent::SendPersistentKeepalive if sendable => {
+                    if usable {
+                        let session = p.keys.current().cloned();
+                        if let Some(s) = session {
+                            let n = self.seal_keepalive(now, &s, out)?;
+                            p.stats.tx_packets += 1;
+                            p.timers.authenticated_packet_sent(now.mono);
+                            p.timers.authenticated_packet_traversed(now.mono);
+                            return Ok(Some(n));
+                        }
+                    } else if p.timers.want_handshake(now.mono) {
+                        return self.begin_handshake(now, p, out).map(Some);
+                    }
+                }
+                TimerEvent::HandshakeGaveUp => {
+                    p.queue.clear();
+                    p.queue_ready = false;
+                    if let Some(old) = p.pending.take() {
+                        self.free_indices(std::iter::once(old.local_index));
+                    }
+                }
+                TimerEvent::ZeroKeys => {
+                    let retired = p.keys.clear();
+                    self.free_indices(retired.indices());
+                    if let Some(old) = p.pending.take() {
+                        self.free_indices(std::iter::once(old.local_index));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
+    fn seal_keepalive(
+        &self,
+        now: Now,
+        session: &crate::session::Session,
+        out: &mut [u8],
+    ) -> Result<usize, ProtoError> {
+        session
+            .seal_into(now.mono, &[], out)
+            .map_err(|_| ProtoError::SessionExpired)
+    }
+
+    /// The earliest monotonic time at which [`Device::update_timers`] has
+    /// work; `Some(Duration::ZERO)` means "now". `None`: nothing scheduled.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let peers = read(&self.peers);
+        peers
+            .by_id
+            .values()
+            .filter_map(|peer| {
+                let p = lock(peer);
+                if p.queue_ready || p.handshake_due {
+                    return Some(Duration::ZERO);
+                }
+                let session_expiry = [p.keys.current(), p.keys.previous(), p.keys.next()]
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s.created() + crate::constants::REJECT_AFTER_TIME)
+                    .min();
+                [p.timers.next_deadline(), session_expiry]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            })
+            .min()
+    }
+}

@@ -1,0 +1,140 @@
+//! Two devices talking in every mode, across backends.
+
+mod common;
+
+use common::*;
+use dybervpn_crypto::BackendKind;
+use dybervpn_proto::{Mode, ProtoError};
+
+#[test]
+fn every_mode_across_backends_in_both_directions() {
+    for mode in Mode::ALL {
+        for (ka, kb) in [
+            (BackendKind::AwsLc, BackendKind::Libcrux),
+            (BackendKind::Libcrux, BackendKind::AwsLc),
+        ] {
+            let p = pair(ka, kb, mode);
+            let t = now(10);
+            let packet = ip_packet(100, 0xaa);
+            // No session yet: the packet is queued and an initiation goes out.
+            let Out::Net(to, init) = p.a.send(t, &packet) else {
+                panic!("expected an initiation")
+            };
+            assert_eq!(to, p.b.addr);
+            assert_eq!(
+                init.len(),
+                dybervpn_proto::messages::initiation_layout(mode).len,
+                "{mode}"
+            );
+            let (got_a, got_b) = p.exchange(t, init);
+            assert!(got_a.is_empty());
+            assert_eq!(got_b, vec![packet.clone()], "{mode} {ka}->{kb}");
+            // And back, under b's now-confirmed session.
+            let reply = ip_packet(60, 0xbb);
+            let Out::Net(_, d) = p.b.send(t, &reply) else {
+                panic!("b has a session")
+            };
+            assert_eq!(
+                p.a.recv(t, p.b.addr, &d).expect("a receives"),
+                Out::Tun(p.a.peer, reply)
+            );
+            let sa = p.a.device.peer_stats(p.a.peer).expect("stats");
+            assert_eq!(sa.last_handshake_mode, Some(mode));
+            assert_eq!(sa.handshakes, 1);
+            let sb = p.b.device.peer_stats(p.b.peer).expect("stats");
+            assert_eq!(sb.endpoint, Some(p.a.addr), "roamed to the source");
+            assert_eq!(sb.rx_packets, 1);
+        }
+    }
+}
+
+#[test]
+fn transport_replay_is_refused_and_counted() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);
+    let t = now(1);
+    let Out::Net(_, init) = p.a.send(t, &ip_packet(40, 1)) else {
+        panic!()
+    };
+    p.exchange(t, init);
+    let Out::Net(_, d) = p.a.send(t, &ip_packet(40, 2)) else {
+        panic!()
+    };
+    assert!(matches!(p.b.recv(t, p.a.addr, &d), Ok(Out::Tun(..))));
+    assert_eq!(p.b.recv(t, p.a.addr, &d), Err(ProtoError::Replay));
+    assert_eq!(p.b.device.drop_count(dybervpn_proto::DropReason::Replay), 1);
+}
+
+#[test]
+fn endpoint_roams_to_the_latest_authenticated_source() {
+    let p = pair(BackendKind::Libcrux, BackendKind::Libcrux, Mode::Classic);
+    let t = now(1);
+    let Out::Net(_, init) = p.a.send(t, &ip_packet(40, 1)) else {
+        panic!()
+    };
+    p.exchange(t, init);
+    let Out::Net(_, d) = p.a.send(t, &ip_packet(40, 2)) else {
+        panic!()
+    };
+    let roamed: std::net::SocketAddr = "198.51.100.7:4000".parse().expect("addr");
+    p.b.recv(t, roamed, &d).expect("authentic");
+    let Out::Net(to, _) = p.b.send(t, &ip_packet(40, 3)) else {
+        panic!()
+    };
+    assert_eq!(to, roamed);
+    // A forged packet from elsewhere does not move it.
+    let mut forged = d.clone();
+    forged[20] ^= 1;
+    let elsewhere: std::net::SocketAddr = "203.0.113.9:1".parse().expect("addr");
+    assert!(p.b.recv(t, elsewhere, &forged).is_err());
+    assert_eq!(
+        p.b.device.peer_stats(p.b.peer).expect("stats").endpoint,
+        Some(roamed)
+    );
+}
+
+#[test]
+fn cookie_reply_under_load_then_mac2_admits_the_initiation() {
+    let p = pair(BackendKind::AwsLc, BackendKind::Libcrux, Mode::Hybrid);
+    p.b.device.set_under_load(Some(true));
+    let t = now(1);
+    let Out::Net(_, init) = p.a.send(t, &ip_packet(40, 1)) else {
+        panic!()
+    };
+    let Out::Net(to, cookie) = p.b.recv(t, p.a.addr, &init).expect("cookie reply") else {
+        panic!("expected a cookie reply")
+    };
+    assert_eq!((to, cookie.len(), cookie[0]), (p.a.addr, 64, 3));
+    assert_eq!(
+        p.b.device
+            .drop_count(dybervpn_proto::DropReason::CookieRequired),
+        1
+    );
+    assert_eq!(
+        p.a.recv(t, p.b.addr, &cookie).expect("cookie"),
+        Out::Nothing
+    );
+    // The retry after REKEY_TIMEOUT carries mac2 and is answered.
+    let t2 = at(t.mono + std::time::Duration::from_secs(6));
+    let retries = p.a.tick(t2);
+    assert_eq!(retries.len(), 1);
+    let (_, got_b) = p.exchange(t2, retries[0].clone());
+    assert_eq!(got_b, vec![ip_packet(40, 1)]);
+}
+
+#[test]
+fn pq_only_needs_mldsa_keys_on_both_sides() {
+    let b = dybervpn_crypto::backend(BackendKind::Libcrux);
+    let k = keys(&*b, 1);
+    let other = keys(&*b, 2);
+    assert!(matches!(
+        dybervpn_proto::Device::new(k.secret.clone(), Mode::PqOnly, None, b.clone()),
+        Err(dybervpn_proto::ConfigError::MissingMlDsaKey { .. })
+    ));
+    let d = dybervpn_proto::Device::new(k.secret, Mode::PqOnly, Some(k.mldsa), b).expect("device");
+    let mut c = dybervpn_proto::PeerConfig::new(other.public);
+    c.mode = Some(Mode::PqOnly);
+    assert!(matches!(
+        d.add_peer(c),
+        Err(dybervpn_proto::ConfigError::MissingMlDsaKey { .. })
+    ));
+}
