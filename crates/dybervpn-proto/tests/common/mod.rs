@@ -40,6 +40,8 @@ pub struct Side {
     /// Its handle for the other side.
     pub peer: PeerId,
     pub public: X25519PublicKey,
+    pub secret: X25519SecretKey,
+    pub mldsa: MlDsaKeyPair,
 }
 
 pub struct Pair {
@@ -77,8 +79,10 @@ pub fn pair_with(
     let addr_a: SocketAddr = "10.0.0.1:51820".parse().expect("addr");
     let addr_b: SocketAddr = "10.0.0.2:51820".parse().expect("addr");
     let psk = PresharedKey::from_bytes([7; 32]);
-    let da = Device::new(ka.secret, mode_a_for_b, Some(ka.mldsa.clone()), ba).expect("device a");
-    let db = Device::new(kb.secret, mode_b_for_a, Some(kb.mldsa.clone()), bb).expect("device b");
+    let da =
+        Device::new(ka.secret.clone(), mode_a_for_b, Some(ka.mldsa.clone()), ba).expect("device a");
+    let db =
+        Device::new(kb.secret.clone(), mode_b_for_a, Some(kb.mldsa.clone()), bb).expect("device b");
     let mut ca = PeerConfig::new(kb.public);
     ca.mode = Some(mode_a_for_b);
     ca.preshared_key = Some(psk.clone());
@@ -96,12 +100,16 @@ pub fn pair_with(
             addr: addr_a,
             peer: pa,
             public: ka.public,
+            secret: ka.secret,
+            mldsa: ka.mldsa,
         },
         b: Side {
             device: db,
             addr: addr_b,
             peer: pb,
             public: kb.public,
+            secret: kb.secret,
+            mldsa: kb.mldsa,
         },
     }
 }
@@ -330,4 +338,13 @@ impl CryptoBackend for Counting {
     ) -> Result<(), CryptoError> {
         self.inner.xaead_open(k, n, a, io, t)
     }
+}
+
+/// Recomputes mac1 of a handshake message for the receiver with public key
+/// `to` (anyone who knows the public key can: mac1 is not authentication).
+pub fn fix_mac1(msg: &mut [u8], to: &X25519PublicKey) {
+    let key = dybervpn_crypto::blake2s::hash(&[b"mac1----", to.as_bytes()]);
+    let at = msg.len() - 32;
+    let mac = dybervpn_crypto::blake2s::mac(&key, &[&msg[..at]]);
+    msg[at..at + 16].copy_from_slice(&mac);
 }

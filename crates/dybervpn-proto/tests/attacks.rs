@@ -1,0 +1,284 @@
+//! Active attacks on the handshake, each of which must fail.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use dybervpn_crypto::{backend, BackendKind, CryptoBackend, MlKemEncapsKey};
+use dybervpn_proto::messages::{initiation_layout, response_layout, INITIATION_LEN};
+use dybervpn_proto::{Device, DropReason, Mode, PeerConfig, ProtoError};
+
+fn handshakes(side: &Side) -> u64 {
+    side.device.peer_stats(side.peer).expect("stats").handshakes
+}
+
+fn initiation(p: &Pair, t: dybervpn_proto::Now) -> Vec<u8> {
+    match p.a.send(t, &ip_packet(40, 1)) {
+        Out::Net(_, d) => d,
+        other => panic!("expected an initiation, got {other:?}"),
+    }
+}
+
+#[test]
+fn replaced_kem_encapsulation_key_is_refused() {
+    for mode in [Mode::Hybrid, Mode::PqOnly] {
+        let p = pair(BackendKind::AwsLc, BackendKind::Libcrux, mode);
+        let t = now(1);
+        let mut init = initiation(&p, t);
+        // The attacker substitutes its own (valid) ML-KEM key so it could
+        // decapsulate the responder's secret, and fixes mac1.
+        let (_dk, ek) = backend(BackendKind::AwsLc).mlkem_generate().expect("kem");
+        let at = initiation_layout(mode).kem_ek.expect("kem_ek");
+        init[at..at + MlKemEncapsKey::LEN].copy_from_slice(ek.as_bytes());
+        fix_mac1(&mut init, &p.b.public);
+        assert_eq!(
+            p.b.recv(t, p.a.addr, &init),
+            Err(ProtoError::Decryption),
+            "{mode}"
+        );
+        assert_eq!(handshakes(&p.b), 0);
+        assert_eq!(p.b.device.drop_count(DropReason::DecryptionFailure), 1);
+    }
+}
+
+#[test]
+fn replaced_or_tampered_kem_ciphertext_installs_nothing_and_keeps_the_initiation() {
+    for mode in [Mode::Hybrid, Mode::PqOnly] {
+        let p = pair(BackendKind::Libcrux, BackendKind::AwsLc, mode);
+        let t = now(1);
+        let init = initiation(&p, t);
+        let Ok(Out::Net(_, resp)) = p.b.recv(t, p.a.addr, &init) else {
+            panic!("expected a response")
+        };
+        let ct_at = response_layout(mode).kem_ct.expect("kem_ct");
+        // 1. A fresh encapsulation to the initiator's genuine key.
+        let ek_at = initiation_layout(mode).kem_ek.expect("kem_ek");
+        let ek = MlKemEncapsKey::from_slice(&init[ek_at..ek_at + MlKemEncapsKey::LEN]).expect("ek");
+        let (ct, _k) = backend(BackendKind::AwsLc)
+            .mlkem_encapsulate(&ek)
+            .expect("encaps");
+        let mut replaced = resp.clone();
+        replaced[ct_at..ct_at + ct.as_bytes().len()].copy_from_slice(ct.as_bytes());
+        fix_mac1(&mut replaced, &p.a.public);
+        // 2. One flipped bit.
+        let mut flipped = resp.clone();
+        flipped[ct_at + 17] ^= 0x01;
+        fix_mac1(&mut flipped, &p.a.public);
+        for forged in [replaced, flipped] {
+            assert_eq!(
+                p.a.recv(t, p.b.addr, &forged),
+                Err(ProtoError::Decryption),
+                "{mode}"
+            );
+            assert_eq!(handshakes(&p.a), 0, "no session installed");
+        }
+        // The pending initiation is intact: the genuine response completes it.
+        let Ok(Out::Net(_, first)) = p.a.recv(t, p.b.addr, &resp) else {
+            panic!("genuine response must complete the handshake")
+        };
+        assert_eq!(handshakes(&p.a), 1);
+        assert_eq!(
+            p.b.recv(t, p.a.addr, &first),
+            Ok(Out::Tun(p.b.peer, ip_packet(40, 1)))
+        );
+    }
+}
+
+#[test]
+fn hybrid_initiation_cut_down_to_classic_is_refused() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);
+    let t = now(1);
+    let init = initiation(&p, t);
+    let l = initiation_layout(Mode::Hybrid);
+    let kem_ek = l.kem_ek.expect("kem");
+    let mut cut = Vec::with_capacity(INITIATION_LEN);
+    cut.extend_from_slice(&[1, 0, 0, 0]);
+    cut.extend_from_slice(&init[4..kem_ek]);
+    cut.extend_from_slice(&init[l.encrypted_static..l.mac1]);
+    cut.extend_from_slice(&[0; 32]);
+    assert_eq!(cut.len(), INITIATION_LEN);
+    fix_mac1(&mut cut, &p.b.public);
+    assert!(p.b.recv(t, p.a.addr, &cut).is_err());
+    assert_eq!(handshakes(&p.b), 0);
+    // Without the mac1 fix it does not even get that far.
+    let mut cut2 = cut.clone();
+    cut2[INITIATION_LEN - 20] ^= 1;
+    assert_eq!(p.b.recv(t, p.a.addr, &cut2), Err(ProtoError::BadMac1));
+}
+
+#[test]
+fn classic_initiation_from_a_hybrid_peer_is_a_counted_downgrade() {
+    let p = pair_with(
+        backend(BackendKind::AwsLc),
+        backend(BackendKind::Libcrux),
+        Mode::Classic,
+        Mode::Hybrid,
+    );
+    let t = now(1);
+    let init = initiation(&p, t);
+    assert_eq!(init.len(), INITIATION_LEN);
+    assert_eq!(
+        p.b.recv(t, p.a.addr, &init),
+        Err(ProtoError::DowngradeRefused {
+            expected: Mode::Hybrid,
+            received: Mode::Classic
+        })
+    );
+    assert_eq!(p.b.device.drop_count(DropReason::DowngradeRefused), 1);
+    assert_eq!(handshakes(&p.b), 0);
+}
+
+#[test]
+fn bad_mac1_costs_no_asymmetric_operation_on_types_5_to_8() {
+    for mode in [Mode::Hybrid, Mode::PqOnly] {
+        let ca = Counting::new(backend(BackendKind::AwsLc));
+        let cb = Counting::new(backend(BackendKind::Libcrux));
+        let p = pair_with(ca.clone(), cb.clone(), mode, mode);
+        let t = now(1);
+        let init = initiation(&p, t);
+        let Ok(Out::Net(_, resp)) = p.b.recv(t, p.a.addr, &init) else {
+            panic!("response")
+        };
+        for (side, counter, genuine, from) in
+            [(&p.b, &cb, &init, p.a.addr), (&p.a, &ca, &resp, p.b.addr)]
+        {
+            let mut garbage = genuine.clone();
+            let at = garbage.len() - 32;
+            garbage[at..at + 16].copy_from_slice(&[0x5a; 16]);
+            let before = counter.count();
+            assert_eq!(
+                side.recv(t, from, &garbage),
+                Err(ProtoError::BadMac1),
+                "{mode}"
+            );
+            // Random bytes of the right length and type, too.
+            let mut random = vec![0u8; genuine.len()];
+            backend(BackendKind::AwsLc)
+                .fill_random(&mut random)
+                .expect("rng");
+            random[..4].copy_from_slice(&genuine[..4]);
+            assert_eq!(side.recv(t, from, &random), Err(ProtoError::BadMac1));
+            assert_eq!(
+                counter.count(),
+                before,
+                "{mode}: no X25519, ML-KEM or ML-DSA work"
+            );
+        }
+        assert_eq!(p.b.device.drop_count(DropReason::BadMac1), 2);
+    }
+}
+
+#[test]
+fn late_response_to_a_superseded_initiation_is_dropped() {
+    let p = pair(BackendKind::AwsLc, BackendKind::Libcrux, Mode::Hybrid);
+    let t = now(1);
+    let init1 = initiation(&p, t);
+    let Ok(Out::Net(_, resp1)) = p.b.recv(t, p.a.addr, &init1) else {
+        panic!("response")
+    };
+    // resp1 is lost for now; a retransmits after REKEY_TIMEOUT + jitter.
+    let t2 = at(t.mono + Duration::from_secs(6));
+    let retries = p.a.tick(t2);
+    assert_eq!(retries.len(), 1);
+    assert_eq!(
+        p.a.recv(t2, p.b.addr, &resp1),
+        Err(ProtoError::UnknownIndex)
+    );
+    assert_eq!(handshakes(&p.a), 0);
+    let (_, got_b) = p.exchange(t2, retries[0].clone());
+    assert_eq!(got_b, vec![ip_packet(40, 1)]);
+    assert_eq!(handshakes(&p.a), 1);
+}
+
+#[test]
+fn replayed_initiation_is_refused_by_its_timestamp() {
+    let p = pair(BackendKind::Libcrux, BackendKind::Libcrux, Mode::PqOnly);
+    let t = now(1);
+    let init = initiation(&p, t);
+    assert!(matches!(p.b.recv(t, p.a.addr, &init), Ok(Out::Net(..))));
+    let later = at(t.mono + Duration::from_secs(30));
+    assert_eq!(
+        p.b.recv(later, p.a.addr, &init),
+        Err(ProtoError::ReplayedTimestamp)
+    );
+    assert_eq!(p.b.device.drop_count(DropReason::Replay), 1);
+    assert_eq!(handshakes(&p.b), 1);
+}
+
+#[test]
+fn initiation_flood_from_one_peer_is_limited() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Classic);
+    let t = now(1);
+    let init = initiation(&p, t);
+    assert!(p.b.recv(t, p.a.addr, &init).is_ok());
+    // A second device with a's keys makes a fresh initiation 5 ms later
+    // (with a later wall clock, so only the flood limit can refuse it).
+    let a2 = Device::new(
+        p.a.secret.clone(),
+        Mode::Classic,
+        None,
+        backend(BackendKind::AwsLc),
+    )
+    .expect("device");
+    let mut c = PeerConfig::new(p.b.public);
+    c.mode = Some(Mode::Classic);
+    c.preshared_key = Some(dybervpn_crypto::PresharedKey::from_bytes([7; 32]));
+    c.endpoint = Some(p.b.addr);
+    let id = a2.add_peer(c).expect("peer");
+    let soon = dybervpn_proto::Now {
+        mono: t.mono + Duration::from_millis(5),
+        unix: t.unix + Duration::from_secs(1),
+    };
+    let mut out = vec![0u8; BUF];
+    let Out::Net(_, init2) = own(a2
+        .encapsulate(soon, id, &ip_packet(40, 1), &mut out)
+        .expect("enc"))
+    else {
+        panic!()
+    };
+    assert_eq!(
+        p.b.recv(soon, p.a.addr, &init2),
+        Err(ProtoError::InitiationFlood)
+    );
+    assert_eq!(p.b.device.drop_count(DropReason::InitiationFlood), 1);
+}
+
+#[test]
+fn pq_only_signature_from_the_wrong_mldsa_key_is_rejected() {
+    let ba: Arc<dyn CryptoBackend> = backend(BackendKind::AwsLc);
+    let bb: Arc<dyn CryptoBackend> = backend(BackendKind::Libcrux);
+    let p = pair_with(ba, bb.clone(), Mode::PqOnly, Mode::PqOnly);
+    // b is reconfigured to expect another ML-DSA key for a.
+    let wrong = keys(&*bb, 99);
+    let mut c = PeerConfig::new(p.a.public);
+    c.mode = Some(Mode::PqOnly);
+    c.preshared_key = Some(dybervpn_crypto::PresharedKey::from_bytes([7; 32]));
+    c.mldsa_public_key = Some(wrong.mldsa.public);
+    p.b.device.update_peer(p.b.peer, c).expect("update");
+    let t = now(1);
+    let init = initiation(&p, t);
+    assert_eq!(p.b.recv(t, p.a.addr, &init), Err(ProtoError::BadSignature));
+    assert_eq!(p.b.device.drop_count(DropReason::BadSignature), 1);
+    assert_eq!(handshakes(&p.b), 0);
+}
+
+#[test]
+fn unknown_index_and_bad_lengths_are_counted() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);
+    let t = now(1);
+    let mut transport = vec![0u8; 64];
+    transport[0] = 4;
+    assert_eq!(
+        p.b.recv(t, p.a.addr, &transport),
+        Err(ProtoError::UnknownIndex)
+    );
+    assert_eq!(
+        p.b.recv(t, p.a.addr, &[5, 0, 0, 0, 1]),
+        Err(ProtoError::BadLength)
+    );
+    assert_eq!(p.b.recv(t, p.a.addr, &[]), Err(ProtoError::BadLength));
+    assert_eq!(p.b.device.drop_count(DropReason::UnknownIndex), 1);
+    assert_eq!(p.b.device.drop_count(DropReason::BadLength), 2);
+}
