@@ -197,8 +197,19 @@ pub enum Problem {
     },
     /// A peer whose public key is the interface's own.
     OwnPublicKey,
-    /// An allowed-IPs prefix that overlaps (is equal to, inside or around) one
-    /// of another peer's: incoming packets could not be attributed.
+    /// An allowed-IPs prefix equal to one of another peer's: packets to it
+    /// could not be routed to one peer, nor attributed to one on the way in.
+    DuplicateAllowedIp {
+        /// The prefix both peers list.
+        cidr: Cidr,
+        /// Index of the other peer.
+        other_peer: usize,
+        /// Its name, if it has one.
+        other_name: Option<String>,
+    },
+    /// An allowed-IPs prefix nested inside (or around) one of another peer's.
+    /// Longest-prefix match decides, as in WireGuard (a gateway peer with
+    /// `0.0.0.0/0` beside more specific peers), but it is worth a look.
     OverlappingAllowedIps {
         /// This peer's prefix.
         cidr: Cidr,
@@ -260,6 +271,7 @@ impl Problem {
             | Self::HostBitsSet { .. }
             | Self::NoAllowedIps
             | Self::ReadableByOthers { .. }
+            | Self::OverlappingAllowedIps { .. }
             | Self::Ignored { .. } => Severity::Warning,
             _ => Severity::Error,
         }
@@ -318,6 +330,14 @@ impl fmt::Display for Problem {
                 peer_ref(f, *first, first_name.as_deref())
             }
             Self::OwnPublicKey => write!(f, "this is the interface's own public key"),
+            Self::DuplicateAllowedIp {
+                cidr,
+                other_peer,
+                other_name,
+            } => {
+                write!(f, "{cidr} is also an allowed IP of ")?;
+                peer_ref(f, *other_peer, other_name.as_deref())
+            }
             Self::OverlappingAllowedIps {
                 cidr,
                 other,
@@ -325,7 +345,8 @@ impl fmt::Display for Problem {
                 other_name,
             } => {
                 write!(f, "{cidr} overlaps {other} of ")?;
-                peer_ref(f, *other_peer, other_name.as_deref())
+                peer_ref(f, *other_peer, other_name.as_deref())?;
+                write!(f, "; the longest prefix wins")
             }
             Self::RedundantAllowedIp { cidr, covered_by } => {
                 write!(f, "{cidr} is already covered by {covered_by}")

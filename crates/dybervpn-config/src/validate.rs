@@ -7,9 +7,11 @@
 //! * ML-DSA-65 keys where no pq-only handshake uses them: a warning.
 //! * Allowed IPs with host bits set: a warning (WireGuard accepts and
 //!   truncates them, so imported files keep working), and the network is used.
-//! * Allowed IPs of two different peers that overlap (equal or nested): an
-//!   error, since a packet from inside the overlap could not be attributed to
-//!   one peer.
+//! * The same allowed-IPs prefix on two different peers: an error, since
+//!   packets to it could not be routed to one peer.
+//! * Nested prefixes on two different peers: a warning. Longest-prefix match
+//!   decides, as in WireGuard, which is what a gateway peer with `0.0.0.0/0`
+//!   beside more specific peers relies on.
 
 use dybervpn_crypto::backend;
 use dybervpn_proto::Mode;
@@ -262,16 +264,22 @@ fn cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Che
         for ip in &c.ips {
             for (j, other) in checked.iter().enumerate().take(i) {
                 if let Some(o) = other.ips.iter().find(|o| o.value.overlaps(&ip.value)) {
-                    ctx.report(
-                        ip.span.clone(),
-                        format!("peer[{i}].allowed_ips"),
+                    let other_name = other.peer.as_ref().and_then(|q| q.name.clone());
+                    let problem = if o.value == ip.value {
+                        Problem::DuplicateAllowedIp {
+                            cidr: ip.value,
+                            other_peer: j,
+                            other_name,
+                        }
+                    } else {
                         Problem::OverlappingAllowedIps {
                             cidr: ip.value,
                             other: o.value,
                             other_peer: j,
-                            other_name: other.peer.as_ref().and_then(|q| q.name.clone()),
-                        },
-                    );
+                            other_name,
+                        }
+                    };
+                    ctx.report(ip.span.clone(), format!("peer[{i}].allowed_ips"), problem);
                 }
             }
         }

@@ -110,7 +110,7 @@ allowed_ips = ["10.1.0.0/24"]
 
 [[peer]]
 public_key = "{PEER2}"
-allowed_ips = ["10.0.0.0/24"]
+allowed_ips = ["10.0.0.0/16"]
 "#
     );
     let got = errors(&text);
@@ -119,9 +119,34 @@ allowed_ips = ["10.0.0.0/24"]
         "wg0.toml:4:7: error: interface.mtu: expected an integer, found a string",
         r#"wg0.toml:5:8: error: interface.mode: "quantum": unknown mode "quantum": expected "classic", "hybrid" or "pq-only""#,
         "wg0.toml:13:14: error: peer[1].public_key: not valid base64; expected the standard base64 encoding of 32 bytes (44 characters)",
-        r#"wg0.toml:18:16: error: peer[2].allowed_ips: 10.0.0.0/24 overlaps 10.0.0.0/16 of peer[0] ("laptop")"#,
+        r#"wg0.toml:18:16: error: peer[2].allowed_ips: 10.0.0.0/16 is also an allowed IP of peer[0] ("laptop")"#,
     ];
     assert_eq!(got, want);
+}
+
+/// A gateway peer routing everything beside a more specific peer is how
+/// WireGuard setups look; longest-prefix match decides, so nesting is only a
+/// warning.
+#[test]
+fn nested_allowed_ips_between_peers_are_a_warning() {
+    let text = format!(
+        r#"[interface]
+private_key = "{ALICE_PRIV}"
+
+[[peer]]
+name = "gateway"
+public_key = "{PEER1}"
+allowed_ips = ["0.0.0.0/0"]
+
+[[peer]]
+public_key = "{PEER2}"
+allowed_ips = ["10.0.0.0/24"]
+"#
+    );
+    assert_eq!(
+        warnings(&text),
+        [r#"wg0.toml:11:16: warning: peer[1].allowed_ips: 10.0.0.0/24 overlaps 0.0.0.0/0 of peer[0] ("gateway"); the longest prefix wins"#]
+    );
 }
 
 #[test]
