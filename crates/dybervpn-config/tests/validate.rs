@@ -145,7 +145,9 @@ allowed_ips = ["10.0.0.0/24"]
     );
     assert_eq!(
         warnings(&text),
-        [r#"wg0.toml:11:16: warning: peer[1].allowed_ips: 10.0.0.0/24 overlaps 0.0.0.0/0 of peer[0] ("gateway"); the longest prefix wins"#]
+        [
+            r#"wg0.toml:11:16: warning: peer[1].allowed_ips: 10.0.0.0/24 overlaps 0.0.0.0/0 of peer[0] ("gateway"); the longest prefix wins"#
+        ]
     );
 }
 
