@@ -1,0 +1,162 @@
+//! Classic mode against boringtun 0.7.1 (a WireGuard implementation we did
+//! not write), in process: handshakes and data both ways, either side
+//! initiating.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+
+use boringtun::noise::{Tunn, TunnResult};
+use boringtun::x25519::{PublicKey, StaticSecret};
+use common::*;
+use dybervpn_crypto::{backend, BackendKind, PresharedKey};
+use dybervpn_proto::{Device, Mode, PeerConfig, PeerId};
+
+struct Setup {
+    ours: Device,
+    peer: PeerId,
+    theirs: Tunn,
+    our_addr: SocketAddr,
+    their_addr: SocketAddr,
+}
+
+fn setup(kind: BackendKind) -> Setup {
+    let b = backend(kind);
+    let (our_secret, our_public) = b.x25519_generate().expect("keygen");
+    let (their_secret, their_public) = b.x25519_generate().expect("keygen");
+    let psk = [0x42; 32];
+    let theirs = Tunn::new(
+        StaticSecret::from(*their_secret.expose()),
+        PublicKey::from(our_public.0),
+        Some(psk),
+        None,
+        7,
+        None,
+    );
+    let ours = Device::new(our_secret, Mode::Classic, None, b).expect("device");
+    let their_addr: SocketAddr = "192.0.2.20:51820".parse().expect("addr");
+    let mut c = PeerConfig::new(their_public);
+    c.mode = Some(Mode::Classic);
+    c.preshared_key = Some(PresharedKey::from_bytes(psk));
+    c.endpoint = Some(their_addr);
+    let peer = ours.add_peer(c).expect("peer");
+    Setup {
+        ours,
+        peer,
+        theirs,
+        our_addr: "192.0.2.10:51820".parse().expect("addr"),
+        their_addr,
+    }
+}
+
+fn their_ip(s: &Setup) -> Option<IpAddr> {
+    Some(s.our_addr.ip())
+}
+
+#[test]
+fn boringtun_initiates() {
+    for kind in BackendKind::ALL {
+        let mut s = setup(kind);
+        let t = now(5);
+        let packet = ip_packet(84, 0x11);
+        let mut buf = vec![0u8; BUF];
+        let init = match s.theirs.encapsulate(&packet, &mut buf) {
+            TunnResult::WriteToNetwork(d) => d.to_vec(),
+            _ => panic!("boringtun should initiate"),
+        };
+        assert_eq!(init.len(), 148);
+        let Out::Net(to, resp) = s
+            .ours
+            .decapsulate(t, s.their_addr, &init, &mut vec![0u8; BUF])
+            .map(own)
+            .expect("we accept boringtun's initiation")
+        else {
+            panic!("response expected")
+        };
+        assert_eq!((to, resp.len()), (s.their_addr, 92));
+        let ip = their_ip(&s);
+        // boringtun answers the response with its queued packet(s).
+        let mut delivered = Vec::new();
+        let mut next = match s.theirs.decapsulate(ip, &resp, &mut buf) {
+            TunnResult::WriteToNetwork(d) => Some(d.to_vec()),
+            TunnResult::Done => None,
+            _ => panic!("boringtun rejected our response"),
+        };
+        while let Some(d) = next {
+            let mut out = vec![0u8; BUF];
+            if let Out::Tun(peer, p) = own(s
+                .ours
+                .decapsulate(t, s.their_addr, &d, &mut out)
+                .expect("data"))
+            {
+                assert_eq!(peer, s.peer);
+                delivered.push(p);
+            }
+            next = match s.theirs.decapsulate(None, &[], &mut buf) {
+                TunnResult::WriteToNetwork(d) => Some(d.to_vec()),
+                _ => None,
+            };
+        }
+        assert_eq!(delivered, vec![packet], "{kind}");
+        // And our data back to boringtun.
+        let reply = ip_packet(120, 0x22);
+        let Out::Net(_, d) = own(s
+            .ours
+            .encapsulate(t, s.peer, &reply, &mut vec![0u8; BUF])
+            .expect("enc"))
+        else {
+            panic!("session expected")
+        };
+        match s.theirs.decapsulate(ip, &d, &mut buf) {
+            TunnResult::WriteToTunnelV4(p, _) => assert_eq!(p, &reply[..]),
+            _ => panic!("boringtun did not accept our data"),
+        }
+    }
+}
+
+#[test]
+fn we_initiate() {
+    for kind in BackendKind::ALL {
+        let mut s = setup(kind);
+        let t = now(5);
+        let packet = ip_packet(64, 0x33);
+        let Out::Net(_, init) = own(s
+            .ours
+            .encapsulate(t, s.peer, &packet, &mut vec![0u8; BUF])
+            .expect("enc"))
+        else {
+            panic!("initiation expected")
+        };
+        let ip = their_ip(&s);
+        let mut buf = vec![0u8; BUF];
+        let resp = match s.theirs.decapsulate(ip, &init, &mut buf) {
+            TunnResult::WriteToNetwork(d) => d.to_vec(),
+            _ => panic!("boringtun rejected our initiation ({kind})"),
+        };
+        // Our answer is the queued packet, which also confirms the keys.
+        let Out::Net(_, first) = own(s
+            .ours
+            .decapsulate(t, s.their_addr, &resp, &mut vec![0u8; BUF])
+            .expect("resp"))
+        else {
+            panic!("queued packet expected")
+        };
+        match s.theirs.decapsulate(ip, &first, &mut buf) {
+            TunnResult::WriteToTunnelV4(p, _) => assert_eq!(p, &packet[..]),
+            _ => panic!("boringtun did not accept our data"),
+        }
+        let back = ip_packet(200, 0x44);
+        let d = match s.theirs.encapsulate(&back, &mut buf) {
+            TunnResult::WriteToNetwork(d) => d.to_vec(),
+            _ => panic!("boringtun has a session"),
+        };
+        let mut out = vec![0u8; BUF];
+        assert_eq!(
+            own(s
+                .ours
+                .decapsulate(t, s.their_addr, &d, &mut out)
+                .expect("data")),
+            Out::Tun(s.peer, back)
+        );
+    }
+}
