@@ -6,6 +6,8 @@
 
 pub mod allowed_ips;
 pub mod ifname;
+pub mod netns;
+pub mod os;
 pub mod prefix;
 pub mod uapi;
 
