@@ -5,11 +5,18 @@
 //! lint is `deny`, so an `unsafe` block anywhere else fails the build.
 
 pub mod allowed_ips;
+pub mod clock;
+pub mod commands;
+pub mod daemon;
 pub mod ifname;
 pub mod netns;
 pub mod os;
+pub mod packet;
+pub mod peers;
+pub mod pidfile;
 pub mod prefix;
 pub mod uapi;
 
 pub use allowed_ips::AllowedIps;
+pub use daemon::{Daemon, DaemonError, DaemonOptions};
 pub use prefix::{Prefix, PrefixError};

@@ -1,0 +1,72 @@
+//! Errors starting or running the daemon.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use crate::os::OsError;
+
+/// Why the daemon could not start (or a command could not complete).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The configuration cannot be run (explains which part and why).
+    Config(String),
+    /// The protocol core refused the device or a peer.
+    Proto(dybervpn_proto::ConfigError),
+    /// The operating system refused something.
+    Os(OsError),
+    /// The interface is already up (a live PID file or socket).
+    AlreadyRunning {
+        /// The interface.
+        interface: String,
+        /// The PID holding it, when known.
+        pid: Option<u32>,
+    },
+    /// No daemon runs for this interface.
+    NotRunning(String),
+    /// Talking to a running daemon failed.
+    Uapi(crate::uapi::UapiError),
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(m) => write!(f, "configuration: {m}"),
+            Self::Proto(e) => write!(f, "{e}"),
+            Self::Os(e) => write!(f, "{e}"),
+            Self::AlreadyRunning {
+                interface,
+                pid: Some(pid),
+            } => write!(f, "interface {interface} is already up (daemon PID {pid})"),
+            Self::AlreadyRunning {
+                interface,
+                pid: None,
+            } => write!(f, "interface {interface} is already up"),
+            Self::NotRunning(i) => write!(
+                f,
+                "interface {i} is not up (no DyberVPN daemon runs for it)"
+            ),
+            Self::Uapi(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+impl From<OsError> for DaemonError {
+    fn from(e: OsError) -> Self {
+        Self::Os(e)
+    }
+}
+
+impl From<dybervpn_proto::ConfigError> for DaemonError {
+    fn from(e: dybervpn_proto::ConfigError) -> Self {
+        Self::Proto(e)
+    }
+}
+
+impl From<crate::uapi::UapiError> for DaemonError {
+    fn from(e: crate::uapi::UapiError) -> Self {
+        Self::Uapi(e)
+    }
+}

@@ -1,0 +1,276 @@
+//! The running daemon for one interface: the protocol core's [`Device`],
+//! the TUN device, the UDP sockets, the peer table, the data-path threads
+//! and the userspace-API socket.
+//!
+//! [`Daemon::start`] sets everything up in the order `wg-quick` does
+//! (device, addresses, routes) and undoes what it did if a step fails;
+//! [`Daemon::stop`] (or drop) stops the threads and removes the socket,
+//! the policy rules and the interface (its routes go with it).
+#![forbid(unsafe_code)]
+
+mod datapath;
+mod error;
+mod target;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::thread::{JoinHandle, Thread};
+
+use dybervpn_config::Config;
+use dybervpn_crypto::X25519SecretKey;
+use dybervpn_proto::Device;
+
+pub use datapath::Counters;
+pub use error::DaemonError;
+
+use crate::clock::Clock;
+use crate::os::netconf::{plan_routes, InterfaceAddress, NetConfig, RouteOutcome};
+use crate::os::tun::{Tun, TunOptions};
+use crate::os::udp::UdpSockets;
+use crate::peers::{PeerInfo, PeerTable};
+use crate::prefix::Prefix;
+use crate::uapi::UapiServer;
+
+/// State shared by the daemon's threads and its userspace-API handler.
+pub(crate) struct Shared {
+    pub(crate) interface: String,
+    pub(crate) device: Device,
+    pub(crate) private_key: X25519SecretKey,
+    pub(crate) has_mldsa: bool,
+    pub(crate) tun: Tun,
+    pub(crate) udp: UdpSockets,
+    pub(crate) table: RwLock<PeerTable>,
+    pub(crate) clock: Clock,
+    pub(crate) counters: Counters,
+    pub(crate) fwmark: AtomicU32,
+    stop: AtomicBool,
+    timer_thread: OnceLock<Thread>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("interface", &self.interface)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn wake_timers(&self) {
+        if let Some(t) = self.timer_thread.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// Where the daemon puts its userspace-API socket.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The interface name.
+    pub interface: String,
+    /// Directory of the userspace-API socket (`/var/run/wireguard`).
+    pub uapi_dir: PathBuf,
+}
+
+impl DaemonOptions {
+    /// The standard locations for `interface`.
+    #[must_use]
+    pub fn new(interface: &str) -> Self {
+        Self {
+            interface: interface.to_owned(),
+            uapi_dir: PathBuf::from(crate::uapi::server::SOCKET_DIR),
+        }
+    }
+}
+
+/// A running interface. Dropping it stops it.
+#[derive(Debug)]
+pub struct Daemon {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    uapi: Option<UapiServer>,
+    net: Option<NetConfig>,
+}
+
+fn peer_info(peer: &dybervpn_config::PeerConfig, label: &str) -> Result<PeerInfo, DaemonError> {
+    let mut info = PeerInfo::new(peer.public_key, peer.mode);
+    info.mldsa_public_key.clone_from(&peer.mldsa_public_key);
+    info.preshared_key.clone_from(&peer.preshared_key);
+    info.persistent_keepalive = peer.persistent_keepalive.unwrap_or(0);
+    info.endpoint = match &peer.endpoint {
+        Some(e) => Some(e.resolve().map_err(|err| {
+            DaemonError::Config(format!("{label}: cannot resolve endpoint {e}: {err}"))
+        })?),
+        None => None,
+    };
+    let mut allowed = Vec::with_capacity(peer.allowed_ips.len());
+    for c in &peer.allowed_ips {
+        let p = Prefix::new(c.addr(), c.prefix_len())
+            .map_err(|e| DaemonError::Config(format!("{label}: allowed IP {c}: {e}")))?;
+        allowed.push(p);
+    }
+    allowed.sort();
+    allowed.dedup();
+    info.allowed_ips = allowed;
+    Ok(info)
+}
+
+impl Daemon {
+    /// Brings the interface up as `config` describes and starts serving.
+    pub fn start(config: &Config, opts: &DaemonOptions) -> Result<Self, DaemonError> {
+        crate::ifname::validate(&opts.interface).map_err(|e| DaemonError::Config(e.to_string()))?;
+        let iface = &config.interface;
+
+        // The protocol core and its peers first: pure, nothing to undo.
+        let backend = dybervpn_crypto::backend(iface.crypto_backend);
+        let mldsa = iface
+            .mldsa_keypair(&*backend)
+            .map_err(|e| DaemonError::Config(format!("interface ML-DSA-65 key: {e}")))?;
+        let has_mldsa = mldsa.is_some();
+        let device = Device::new(iface.private_key.clone(), iface.mode, mldsa, backend)?;
+        device.set_mtu(usize::from(iface.mtu));
+        let mut table = PeerTable::new();
+        for (i, peer) in config.peers.iter().enumerate() {
+            let info = peer_info(peer, &peer.label(i))?;
+            let id = device.add_peer(info.to_proto())?;
+            table.set(id, info);
+        }
+
+        // Then the OS objects, each removed by its own drop on failure.
+        let mut fwmark = iface.fwmark.unwrap_or(0);
+        let udp = UdpSockets::bind(iface.listen_port.unwrap_or(0), fwmark)?;
+        let tun = Tun::create(&TunOptions::new(&opts.interface, iface.mtu))?;
+        let mut net = NetConfig::new(tun.name());
+        for a in &iface.address {
+            net.add_address(&InterfaceAddress {
+                addr: a.addr(),
+                prefix_len: a.prefix_len(),
+            })?;
+        }
+        for prefix in plan_routes(&table.all_allowed_ips()) {
+            if let RouteOutcome::PolicyDefault { table } = net.add_route(prefix, fwmark)? {
+                if fwmark != table {
+                    udp.set_fwmark(table)?;
+                    fwmark = table;
+                }
+            }
+        }
+
+        let shared = Arc::new(Shared {
+            interface: tun.name().to_owned(),
+            device,
+            private_key: iface.private_key.clone(),
+            has_mldsa,
+            tun,
+            udp,
+            table: RwLock::new(table),
+            clock: Clock::new(),
+            counters: Counters::default(),
+            fwmark: AtomicU32::new(fwmark),
+            stop: AtomicBool::new(false),
+            timer_thread: OnceLock::new(),
+        });
+        let mut daemon = Self {
+            shared: Arc::clone(&shared),
+            threads: Vec::new(),
+            uapi: None,
+            net: Some(net),
+        };
+        daemon.spawn("tun", datapath::tun_reader)?;
+        if shared.udp.v4.is_some() {
+            daemon.spawn("udp4", |s| {
+                if let Some(sock) = &s.udp.v4 {
+                    datapath::udp_reader(s, sock);
+                }
+            })?;
+        }
+        if shared.udp.v6.is_some() {
+            daemon.spawn("udp6", |s| {
+                if let Some(sock) = &s.udp.v6 {
+                    datapath::udp_reader(s, sock);
+                }
+            })?;
+        }
+        let timer = daemon.spawn("timers", datapath::timers)?;
+        let _ = shared.timer_thread.set(timer);
+        let target = Arc::new(target::DaemonTarget(Arc::clone(&shared)));
+        daemon.uapi = Some(
+            UapiServer::start_in(&opts.uapi_dir, &opts.interface, target).map_err(|e| {
+                DaemonError::Os(crate::os::OsError::Io {
+                    context: format!("opening the userspace-API socket for {}", opts.interface),
+                    source: e,
+                })
+            })?,
+        );
+        Ok(daemon)
+    }
+
+    fn spawn(
+        &mut self,
+        what: &str,
+        body: impl FnOnce(&Shared) + Send + 'static,
+    ) -> Result<Thread, DaemonError> {
+        let shared = Arc::clone(&self.shared);
+        let handle = std::thread::Builder::new()
+            .name(format!("{}-{what}", self.shared.interface))
+            .spawn(move || body(&shared))
+            .map_err(|e| DaemonError::Os(crate::os::OsError::io("starting a thread", e)))?;
+        let thread = handle.thread().clone();
+        self.threads.push(handle);
+        Ok(thread)
+    }
+
+    /// The interface name.
+    #[must_use]
+    pub fn interface(&self) -> &str {
+        &self.shared.interface
+    }
+
+    /// The UDP port the device listens on.
+    #[must_use]
+    pub fn listen_port(&self) -> u16 {
+        self.shared.udp.port()
+    }
+
+    /// Data-path counters.
+    #[must_use]
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// The userspace-API state (what `wg show` sees).
+    #[must_use]
+    pub fn snapshot(&self) -> crate::uapi::DeviceSnapshot {
+        target::snapshot(&self.shared)
+    }
+
+    /// Stops the threads and removes the socket, rules and interface.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.tun.stopper().stop();
+        self.shared.udp.shutdown();
+        self.shared.wake_timers();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        drop(self.uapi.take());
+        if let Some(mut net) = self.net.take() {
+            net.teardown();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,202 @@
+//! The running daemon as a userspace-API target: `wg show` reads it,
+//! `wg set` changes it.
+//!
+//! A change-set is applied in two phases. First the whole new peer set is
+//! computed and checked (pq-only peers need ML-DSA keys on both sides, no
+//! peer may be this device, a running device cannot change its private key
+//! or port); nothing is touched if any check fails. Then the fwmark is set,
+//! and peers are removed, added and updated in the core and the routing
+//! table. The core's own checks are exactly the ones made in the first
+//! phase, so the second cannot fail half-way except on an internal bug,
+//! which is reported as `EIO`.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use dybervpn_crypto::X25519PublicKey;
+use dybervpn_proto::PeerId;
+
+use super::Shared;
+use crate::peers::PeerInfo;
+use crate::uapi::{ChangeSet, DeviceSnapshot, PeerSnapshot, UapiError, UapiTarget, EINVAL, EIO};
+
+pub(super) struct DaemonTarget(pub(super) Arc<Shared>);
+
+pub(super) fn snapshot(shared: &Shared) -> DeviceSnapshot {
+    let mut snap = DeviceSnapshot {
+        private_key: Some(shared.private_key.clone()),
+        listen_port: shared.udp.port(),
+        fwmark: shared.fwmark.load(Ordering::Relaxed),
+        peers: Vec::new(),
+    };
+    let Ok(table) = shared.table.read() else {
+        return snap;
+    };
+    for (id, info) in table.sorted() {
+        let mut p = PeerSnapshot::new(info.public_key, info.mode);
+        p.preshared_key.clone_from(&info.preshared_key);
+        p.mldsa_public_key.clone_from(&info.mldsa_public_key);
+        p.persistent_keepalive_interval = info.persistent_keepalive;
+        p.allowed_ips.clone_from(&info.allowed_ips);
+        p.endpoint = info.endpoint;
+        if let Some(stats) = shared.device.peer_stats(id) {
+            p.endpoint = stats.endpoint.or(p.endpoint);
+            p.last_handshake = stats.last_handshake;
+            p.last_handshake_mode = stats.last_handshake_mode;
+            p.tx_bytes = stats.tx_bytes;
+            p.rx_bytes = stats.rx_bytes;
+        }
+        snap.peers.push(p);
+    }
+    snap
+}
+
+fn rejected(message: impl Into<String>) -> UapiError {
+    UapiError::Rejected {
+        errno: EINVAL,
+        message: message.into(),
+    }
+}
+
+impl UapiTarget for DaemonTarget {
+    fn snapshot(&self) -> DeviceSnapshot {
+        snapshot(&self.0)
+    }
+
+    fn apply(&self, changes: ChangeSet) -> Result<(), UapiError> {
+        let shared = &self.0;
+        let mut table = shared
+            .table
+            .write()
+            .map_err(|_| UapiError::Io("peer table poisoned".into()))?;
+
+        // Phase 1: compute and check, touching nothing.
+        match &changes.private_key {
+            Some(Some(k)) if k == &shared.private_key => {}
+            None => {}
+            Some(_) => {
+                return Err(rejected(
+                    "changing the private key of a running interface is not supported: restart it",
+                ))
+            }
+        }
+        if let Some(port) = changes.listen_port {
+            if port != shared.udp.port() {
+                return Err(rejected(
+                    "changing listen_port of a running interface is not supported: restart it",
+                ));
+            }
+        }
+        let own_public = shared.device.public_key();
+        let old: BTreeMap<X25519PublicKey, (PeerId, PeerInfo)> = table
+            .sorted()
+            .into_iter()
+            .map(|(id, info)| (info.public_key, (id, info.clone())))
+            .collect();
+        let mut next: BTreeMap<X25519PublicKey, PeerInfo> = if changes.replace_peers {
+            BTreeMap::new()
+        } else {
+            old.iter().map(|(k, (_, i))| (*k, i.clone())).collect()
+        };
+        for change in &changes.peers {
+            let key = change.public_key;
+            if change.remove {
+                next.remove(&key);
+                continue;
+            }
+            if change.update_only && !next.contains_key(&key) {
+                continue;
+            }
+            if key == own_public {
+                // As wireguard-go: a peer that is this device is ignored.
+                continue;
+            }
+            let info = next
+                .entry(key)
+                .or_insert_with(|| PeerInfo::new(key, shared.device.mode()));
+            if let Some(psk) = &change.preshared_key {
+                info.preshared_key.clone_from(psk);
+            }
+            if let Some(e) = change.endpoint {
+                info.endpoint = Some(e);
+            }
+            if let Some(k) = change.persistent_keepalive_interval {
+                info.persistent_keepalive = k;
+            }
+            if change.replace_allowed_ips {
+                info.allowed_ips.clear();
+            }
+            info.allowed_ips.extend(change.allowed_ips.iter().copied());
+            info.allowed_ips.sort();
+            info.allowed_ips.dedup();
+            if let Some(m) = change.mode {
+                info.mode = m;
+            }
+            if let Some(k) = &change.mldsa_public_key {
+                info.mldsa_public_key = Some(k.clone());
+            }
+        }
+        for info in next.values() {
+            if info.mode.needs_mldsa() {
+                if !shared.has_mldsa {
+                    return Err(rejected(
+                        "a pq-only peer needs this interface's ML-DSA-65 key, which it does not have",
+                    ));
+                }
+                if info.mldsa_public_key.is_none() {
+                    return Err(rejected(format!(
+                        "pq-only peer {} needs dybervpn_mldsa_public_key",
+                        dybervpn_crypto::encoding::to_base64(info.public_key.as_bytes())
+                    )));
+                }
+            }
+        }
+
+        // Phase 2: apply.
+        let internal = |e: String| UapiError::Rejected {
+            errno: EIO,
+            message: e,
+        };
+        if let Some(mark) = changes.fwmark {
+            shared
+                .udp
+                .set_fwmark(mark)
+                .map_err(|e| internal(e.to_string()))?;
+            shared.fwmark.store(mark, Ordering::Relaxed);
+        }
+        for (key, (id, _)) in &old {
+            if !next.contains_key(key) {
+                shared
+                    .device
+                    .remove_peer(*id)
+                    .map_err(|e| internal(e.to_string()))?;
+                table.remove(*id);
+            }
+        }
+        for (key, info) in next {
+            match old.get(&key) {
+                Some((id, before)) => {
+                    if before.core_differs(&info) {
+                        shared
+                            .device
+                            .update_peer(*id, info.to_proto())
+                            .map_err(|e| internal(e.to_string()))?;
+                    }
+                    table.set(*id, info);
+                }
+                None => {
+                    let id = shared
+                        .device
+                        .add_peer(info.to_proto())
+                        .map_err(|e| internal(e.to_string()))?;
+                    table.set(id, info);
+                }
+            }
+        }
+        drop(table);
+        shared.wake_timers();
+        Ok(())
+    }
+}
