@@ -8,6 +8,7 @@ pub mod allowed_ips;
 pub mod clock;
 pub mod commands;
 pub mod daemon;
+pub mod demo;
 pub mod ifname;
 pub mod netns;
 pub mod os;

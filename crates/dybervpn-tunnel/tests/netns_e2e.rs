@@ -204,3 +204,72 @@ fn two_daemons_ping_hybrid() {
 fn two_daemons_ping_pq_only() {
     e2e(Mode::PqOnly);
 }
+
+const UP_PATH: &str = "DYBERVPN_E2E_UP_PATH";
+
+#[test]
+#[ignore = "started by demo_runs_and_cleans_up as the daemon executable"]
+fn inner_up() {
+    let Ok(path) = std::env::var(UP_PATH) else {
+        eprintln!("skipped: only meaningful when started by an e2e test");
+        return;
+    };
+    commands::up(&commands::UpOptions {
+        target: path,
+        foreground: true,
+    })
+    .expect("up --foreground ran and stopped cleanly");
+}
+
+/// `commands::demo` end to end, with this test binary standing in for the
+/// `dybervpn` executable (a wrapper script maps `up <path> --foreground`
+/// to the `inner_up` test), so the real `up` path reads a real TOML file.
+#[test]
+fn demo_runs_and_cleans_up() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("dybervpn-e2e-wrapper-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let wrapper = dir.join("dybervpn");
+    let exe = std::env::current_exe().expect("test binary");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n# up <path> --foreground\n{UP_PATH}=\"$2\" exec '{}' --exact inner_up --ignored --nocapture --test-threads=1\n",
+            exe.display()
+        ),
+    )
+    .expect("wrapper");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    let mut lines = Vec::new();
+    let result = dybervpn_tunnel::demo::demo(
+        &dybervpn_tunnel::demo::DemoOptions {
+            mode: Mode::Hybrid,
+            exe: wrapper.clone(),
+        },
+        &mut |l| {
+            eprintln!("demo: {l}");
+            lines.push(l.to_owned());
+        },
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let summary = result.unwrap_or_else(|e| panic!("demo failed: {e}\n{}", lines.join("\n")));
+    assert_eq!(summary.pings, (5, 5), "{}", lines.join("\n"));
+    assert_eq!(summary.handshake_mode, Some(Mode::Hybrid));
+    assert!(summary.flood_mbit_s > 0.0);
+    assert!(lines.iter().any(|l| l.starts_with("summary:")));
+    // Other tests run in parallel: look only for the demo's namespaces.
+    let after = os::command::ip(&["netns", "list"]).expect("list").stdout;
+    assert!(
+        !after
+            .lines()
+            .any(|l| l.starts_with("dma") || l.starts_with("dmb")),
+        "namespaces left behind: {after}"
+    );
+}

@@ -124,15 +124,14 @@ pub(super) fn udp_reader(shared: &Shared, socket: &UdpSocket) {
     let mut buf = vec![0u8; MAX_PACKET];
     let mut out = vec![0u8; OUT_BUF];
     while !shared.stopping() {
-        let (n, src) = match socket.recv_from(&mut buf) {
-            Ok((0, _)) if shared.stopping() => return,
+        let received = socket.recv_from(&mut buf);
+        if shared.stopping() {
+            return;
+        }
+        let (n, src) = match received {
             Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) if shared.stopping() => return,
-            Err(_) => {
-                // ICMP-induced errors (ECONNREFUSED) and the like: go on.
-                continue;
-            }
+            // ICMP-induced errors (ECONNREFUSED), EINTR and the like: go on.
+            Err(_) => continue,
         };
         let Some(datagram) = buf.get(..n) else {
             continue;

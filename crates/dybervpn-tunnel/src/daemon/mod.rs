@@ -32,6 +32,9 @@ use crate::peers::{PeerInfo, PeerTable};
 use crate::prefix::Prefix;
 use crate::uapi::UapiServer;
 
+/// How often a UDP reader re-checks the stop flag when nothing arrives.
+const READ_TIMEOUT_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// State shared by the daemon's threads and its userspace-API handler.
 pub(crate) struct Shared {
     pub(crate) interface: String,
@@ -144,6 +147,12 @@ impl Daemon {
         // Then the OS objects, each removed by its own drop on failure.
         let mut fwmark = iface.fwmark.unwrap_or(0);
         let udp = UdpSockets::bind(iface.listen_port.unwrap_or(0), fwmark)?;
+        // A backstop for stopping: readers are woken by a loopback datagram,
+        // and re-check the stop flag at least this often regardless.
+        for s in udp.v4.iter().chain(udp.v6.iter()) {
+            s.set_read_timeout(Some(READ_TIMEOUT_BACKSTOP))
+                .map_err(|e| crate::os::OsError::io("setting a UDP read timeout", e))?;
+        }
         let tun = Tun::create(&TunOptions::new(&opts.interface, iface.mtu))?;
         let mut net = NetConfig::new(tun.name());
         for a in &iface.address {
@@ -257,7 +266,7 @@ impl Daemon {
     fn shutdown(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.tun.stopper().stop();
-        self.shared.udp.shutdown();
+        self.shared.udp.wake_readers();
         self.shared.wake_timers();
         for t in self.threads.drain(..) {
             let _ = t.join();

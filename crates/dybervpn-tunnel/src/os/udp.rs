@@ -6,9 +6,8 @@
 //! `SO_RCVBUFFORCE`/`SO_SNDBUFFORCE`, which as root ignores `rmem_max`, then
 //! with the plain options, which the kernel caps silently.
 //!
-//! Stopping: [`UdpSockets::shutdown`] wakes readers blocked in `recv_from`
-//! (on Linux, `shutdown(SHUT_RD)` on a UDP socket makes pending and future
-//! reads return 0 bytes).
+//! Stopping: [`UdpSockets::wake_readers`] wakes readers blocked in
+//! `recv_from` with an empty datagram over loopback.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -112,10 +111,34 @@ impl UdpSockets {
         Ok(())
     }
 
-    /// Wakes readers blocked on either socket; reads return 0 from then on.
-    pub fn shutdown(&self) {
-        for s in self.v4.iter().chain(self.v6.iter()) {
-            let _ = SockRef::from(s).shutdown(std::net::Shutdown::Read);
+    /// Wakes readers blocked on either socket by sending each an empty
+    /// datagram over loopback; a reader that sees its stop flag set after
+    /// any receive then returns. (`shutdown(SHUT_RD)` would also wake them,
+    /// but the standard library panics on the zero-length source address
+    /// such a read returns.)
+    pub fn wake_readers(&self) {
+        let targets = [
+            (
+                self.v4.as_ref(),
+                SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
+            ),
+            (
+                self.v6.as_ref(),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, self.port)),
+            ),
+        ];
+        for (socket, to) in targets {
+            if socket.is_none() {
+                continue;
+            }
+            let from = if to.is_ipv4() {
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+            } else {
+                SocketAddr::from((Ipv6Addr::LOCALHOST, 0))
+            };
+            if let Ok(waker) = UdpSocket::bind(from) {
+                let _ = waker.send_to(&[], to);
+            }
         }
     }
 }
@@ -228,20 +251,26 @@ mod tests {
     }
 
     #[test]
-    fn shutdown_wakes_a_blocked_reader() {
+    fn wake_readers_wakes_a_blocked_reader() {
         let s = std::sync::Arc::new(UdpSockets::bind(0, 0).expect("bind"));
-        let reader = {
-            let s = std::sync::Arc::clone(&s);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16];
-                s.v4.as_ref()
-                    .map(|v4| v4.recv_from(&mut buf).map(|(n, _)| n))
+        let readers: Vec<_> = [s.v4.is_some(), s.v6.is_some()]
+            .into_iter()
+            .enumerate()
+            .filter(|(_, present)| *present)
+            .map(|(i, _)| {
+                let s = std::sync::Arc::clone(&s);
+                std::thread::spawn(move || {
+                    let sock = if i == 0 { s.v4.as_ref() } else { s.v6.as_ref() };
+                    let mut buf = [0u8; 16];
+                    sock.map(|x| x.recv_from(&mut buf).map(|(n, _)| n).ok())
+                })
             })
-        };
+            .collect();
         std::thread::sleep(std::time::Duration::from_millis(100));
-        s.shutdown();
-        let got = reader.join().expect("reader thread");
-        assert!(matches!(got, Some(Ok(0)) | Some(Err(_))), "{got:?}");
+        s.wake_readers();
+        for r in readers {
+            assert_eq!(r.join().expect("reader thread"), Some(Some(0)));
+        }
     }
 
     #[test]
@@ -261,6 +290,10 @@ mod tests {
 
     #[test]
     fn fwmark_is_applied() {
+        if !crate::os::is_root() {
+            eprintln!("skipped: needs root (CAP_NET_ADMIN for SO_MARK)");
+            return;
+        }
         let s = UdpSockets::bind(0, 0x1234).expect("bind with mark (root)");
         let sock = SockRef::from(s.v4.as_ref().expect("v4"));
         assert_eq!(sock.mark().expect("getsockopt"), 0x1234);
