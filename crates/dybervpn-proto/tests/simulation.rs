@@ -11,8 +11,8 @@
 //!   pieces alone (`Session`, `KeyRing`, `Timers`) with a toy,
 //!   unauthenticated handshake. It shows how a device wires the timers and
 //!   the key ring, and keeps those pieces tested as one.
-//! * The real `Device` (`src/device.rs`), once it lands: an adapter
-//!   implementing `Endpoint` runs the same scenarios (see `real_device`).
+//! * [`real::RealPeer`], the real `Device` (`src/device/`), in hybrid mode,
+//!   with randomness from a seeded generator so runs are reproducible.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -678,6 +678,250 @@ mod stub {
     }
 }
 
+// --- The real Device --------------------------------------------------------------------
+
+mod real {
+    //! The scenarios against `dybervpn_proto::Device`. Randomness (indices,
+    //! jitter) comes from a seeded generator so runs are reproducible; the
+    //! primitives themselves are aws-lc's.
+
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use dybervpn_crypto::*;
+    use dybervpn_proto::{Action, Device, Mode, Now, PeerConfig, PeerId};
+
+    use super::{Datagram, Endpoint, Rng};
+
+    /// aws-lc for every primitive, but `fill_random` from a seeded PRNG.
+    #[derive(Debug)]
+    struct SeededBackend {
+        inner: Arc<dyn CryptoBackend>,
+        rng: Mutex<Rng>,
+    }
+
+    impl CryptoBackend for SeededBackend {
+        fn name(&self) -> &'static str {
+            "seeded-aws-lc"
+        }
+        fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+            let mut rng = self.rng.lock().expect("rng");
+            for chunk in out.chunks_mut(8) {
+                let bytes = rng.next().to_le_bytes();
+                chunk.copy_from_slice(&bytes[..chunk.len()]);
+            }
+            Ok(())
+        }
+        fn x25519_generate(&self) -> Result<(X25519SecretKey, X25519PublicKey), CryptoError> {
+            self.inner.x25519_generate()
+        }
+        fn x25519_public_key(&self, s: &X25519SecretKey) -> Result<X25519PublicKey, CryptoError> {
+            self.inner.x25519_public_key(s)
+        }
+        fn x25519(
+            &self,
+            s: &X25519SecretKey,
+            p: &X25519PublicKey,
+        ) -> Result<SharedSecret, CryptoError> {
+            self.inner.x25519(s, p)
+        }
+        fn mlkem_generate(&self) -> Result<(MlKemDecapsKey, MlKemEncapsKey), CryptoError> {
+            self.inner.mlkem_generate()
+        }
+        fn mlkem_check_encaps_key(&self, ek: &MlKemEncapsKey) -> Result<(), CryptoError> {
+            self.inner.mlkem_check_encaps_key(ek)
+        }
+        fn mlkem_encapsulate(
+            &self,
+            ek: &MlKemEncapsKey,
+        ) -> Result<(MlKemCiphertext, SharedSecret), CryptoError> {
+            self.inner.mlkem_encapsulate(ek)
+        }
+        fn mlkem_decapsulate(
+            &self,
+            dk: &MlKemDecapsKey,
+            ct: &MlKemCiphertext,
+        ) -> Result<SharedSecret, CryptoError> {
+            self.inner.mlkem_decapsulate(dk, ct)
+        }
+        fn mldsa_from_seed(&self, seed: &MlDsaSeed) -> Result<MlDsaKeyPair, CryptoError> {
+            self.inner.mldsa_from_seed(seed)
+        }
+        fn mldsa_sign(
+            &self,
+            key: &MlDsaKeyPair,
+            context: &[u8],
+            message: &[u8],
+        ) -> Result<MlDsaSignature, CryptoError> {
+            self.inner.mldsa_sign(key, context, message)
+        }
+        fn mldsa_verify(
+            &self,
+            public: &MlDsaPublicKey,
+            context: &[u8],
+            message: &[u8],
+            signature: &MlDsaSignature,
+        ) -> Result<(), CryptoError> {
+            self.inner.mldsa_verify(public, context, message, signature)
+        }
+        fn aead_seal(
+            &self,
+            key: &AeadKey,
+            counter: u64,
+            aad: &[u8],
+            in_out: &mut [u8],
+        ) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
+            self.inner.aead_seal(key, counter, aad, in_out)
+        }
+        fn aead_open(
+            &self,
+            key: &AeadKey,
+            counter: u64,
+            aad: &[u8],
+            in_out: &mut [u8],
+            tag: &[u8; AEAD_TAG_LEN],
+        ) -> Result<(), CryptoError> {
+            self.inner.aead_open(key, counter, aad, in_out, tag)
+        }
+        fn transport_cipher(&self, key: &AeadKey) -> Box<dyn TransportCipher> {
+            self.inner.transport_cipher(key)
+        }
+        fn xaead_seal(
+            &self,
+            key: &AeadKey,
+            nonce: &[u8; XNONCE_LEN],
+            aad: &[u8],
+            in_out: &mut [u8],
+        ) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
+            self.inner.xaead_seal(key, nonce, aad, in_out)
+        }
+        fn xaead_open(
+            &self,
+            key: &AeadKey,
+            nonce: &[u8; XNONCE_LEN],
+            aad: &[u8],
+            in_out: &mut [u8],
+            tag: &[u8; AEAD_TAG_LEN],
+        ) -> Result<(), CryptoError> {
+            self.inner.xaead_open(key, nonce, aad, in_out, tag)
+        }
+    }
+
+    const BUF: usize = 8192;
+
+    pub struct RealPeer {
+        device: Device,
+        peer: PeerId,
+    }
+
+    impl RealPeer {
+        fn push(action: Action<'_>, out: &mut Vec<Datagram>, delivered: &mut Vec<Vec<u8>>) {
+            match action {
+                Action::SendToNetwork { to, datagram, .. } => out.push(Datagram {
+                    to,
+                    bytes: datagram.to_vec(),
+                }),
+                Action::DeliverToTunnel { packet, .. } => delivered.push(packet.to_vec()),
+                _ => {}
+            }
+        }
+
+        fn drain_timers(&self, now: Now, out: &mut Vec<Datagram>) {
+            let mut buf = vec![0u8; BUF];
+            for _ in 0..1000 {
+                match self.device.update_timers(now, &mut buf) {
+                    Ok(Action::None) | Err(_) => return,
+                    Ok(action) => Self::push(action, out, &mut Vec::new()),
+                }
+            }
+            panic!("update_timers never returned Action::None");
+        }
+
+        /// Two devices configured for each other, both knowing the other's
+        /// endpoint.
+        pub fn pair(
+            addrs: [SocketAddr; 2],
+            keepalive: [Option<Duration>; 2],
+            mode: Mode,
+        ) -> [RealPeer; 2] {
+            let make = |seed: u64| -> Arc<dyn CryptoBackend> {
+                Arc::new(SeededBackend {
+                    inner: backend(BackendKind::AwsLc),
+                    rng: Mutex::new(Rng::new(seed)),
+                })
+            };
+            let backends = [make(101), make(202)];
+            let statics: Vec<_> = backends
+                .iter()
+                .map(|b| b.x25519_generate().expect("x25519"))
+                .collect();
+            let mldsa: Vec<_> = backends
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    b.mldsa_from_seed(&MlDsaSeed::from_bytes([i as u8 + 1; 32]))
+                        .expect("mldsa")
+                })
+                .collect();
+            let mut peers = Vec::new();
+            for i in 0..2 {
+                let other = 1 - i;
+                let device = Device::new(
+                    statics[i].0.clone(),
+                    mode,
+                    Some(mldsa[i].clone()),
+                    Arc::clone(&backends[i]),
+                )
+                .expect("device");
+                let mut config = PeerConfig::new(statics[other].1);
+                config.mode = Some(mode);
+                config.mldsa_public_key = Some(mldsa[other].public.clone());
+                config.endpoint = Some(addrs[other]);
+                config.persistent_keepalive = keepalive[i];
+                let peer = device.add_peer(config).expect("peer");
+                peers.push(RealPeer { device, peer });
+            }
+            let b = peers.pop().expect("two");
+            let a = peers.pop().expect("two");
+            [a, b]
+        }
+    }
+
+    impl Endpoint for RealPeer {
+        fn encapsulate(&mut self, now: Now, packet: &[u8], out: &mut Vec<Datagram>) {
+            let mut buf = vec![0u8; BUF];
+            if let Ok(action) = self.device.encapsulate(now, self.peer, packet, &mut buf) {
+                Self::push(action, out, &mut Vec::new());
+            }
+            self.drain_timers(now, out);
+        }
+
+        fn decapsulate(
+            &mut self,
+            now: Now,
+            from: SocketAddr,
+            datagram: &[u8],
+            out: &mut Vec<Datagram>,
+            delivered: &mut Vec<Vec<u8>>,
+        ) {
+            let mut buf = vec![0u8; BUF];
+            if let Ok(action) = self.device.decapsulate(now, from, datagram, &mut buf) {
+                Self::push(action, out, delivered);
+            }
+            self.drain_timers(now, out);
+        }
+
+        fn update_timers(&mut self, now: Now, out: &mut Vec<Datagram>) {
+            self.drain_timers(now, out);
+        }
+
+        fn next_deadline(&self) -> Option<Duration> {
+            self.device.next_deadline()
+        }
+    }
+}
+
 // --- Scenarios -----------------------------------------------------------------------------
 
 /// Builds the two peers of a scenario; `keepalive[i]` is peer i's
@@ -692,6 +936,12 @@ impl Pair for stub::StubPeer {
             stub::StubPeer::new(1, addrs[1], keepalive[0]),
             stub::StubPeer::new(2, addrs[0], keepalive[1]),
         ]
+    }
+}
+
+impl Pair for real::RealPeer {
+    fn pair(addrs: [SocketAddr; 2], keepalive: [Option<Duration>; 2]) -> [Self; 2] {
+        real::RealPeer::pair(addrs, keepalive, dybervpn_proto::Mode::Hybrid)
     }
 }
 
@@ -965,5 +1215,51 @@ mod with_stub {
         // have been dropped by the initiator by now.
         assert!(s.peers[0].retired.len() >= 2, "{:?}", s.peers[0].retired);
         assert!(s.peers[1].retired.len() >= 2, "{:?}", s.peers[1].retired);
+    }
+}
+
+mod with_device {
+    use super::real::RealPeer;
+
+    #[test]
+    fn handshake_retries_under_loss() {
+        super::handshake_retries_under_loss::<RealPeer>();
+    }
+
+    #[test]
+    fn rekey_under_steady_traffic() {
+        super::rekey_under_steady_traffic::<RealPeer>();
+    }
+
+    #[test]
+    fn reject_after_time_when_unreachable() {
+        super::reject_after_time_when_unreachable::<RealPeer>();
+    }
+
+    #[test]
+    fn passive_keepalive() {
+        super::passive_keepalive::<RealPeer>();
+    }
+
+    // Fails today: the device's keepalive paths (`tick.rs`, and
+    // `send_queued_or_keepalive`) do not apply `Session::should_rekey` after
+    // sending, as the kernel's `keep_key_fresh` does for every data packet
+    // including keepalives. A peer that only sends persistent keepalives
+    // then lets its session expire at 180 s and is without one until the
+    // next keepalive starts a handshake.
+    #[test]
+    #[ignore = "device does not rekey after sending a keepalive (see comment)"]
+    fn persistent_keepalive() {
+        super::persistent_keepalive::<RealPeer>();
+    }
+
+    #[test]
+    fn roaming() {
+        super::roaming::<RealPeer>();
+    }
+
+    #[test]
+    fn hostile_network() {
+        super::hostile_network::<RealPeer>();
     }
 }
