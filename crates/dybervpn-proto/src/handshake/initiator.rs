@@ -62,6 +62,7 @@ pub(crate) fn create_initiation(
         .copy_from_slice(e_pub.as_bytes());
     sym.mix_hash(b, e_pub.as_bytes());
     sym.mix_key(b, e_pub.as_bytes());
+    sym.note_value("e.private", ephemeral.expose());
     sym.note("e");
 
     // ekem (hybrid, pq-only): the KEM key pair of this initiation.
@@ -70,6 +71,7 @@ pub(crate) fn create_initiation(
             let (dk, ek) = b.mlkem_generate().map_err(ProtoError::Crypto)?;
             msg[at..at + ek.as_bytes().len()].copy_from_slice(ek.as_bytes());
             sym.mix_hash(b, ek.as_bytes());
+            sym.note_value("ekem.dk", dk.0.expose());
             sym.note("ekem");
             Some(dk)
         }
@@ -167,6 +169,7 @@ pub(crate) fn consume_response(
             let k = b.mlkem_decapsulate(dk, &ct).map_err(from_crypto)?;
             sym.mix_hash(b, ct.as_bytes());
             sym.mix_key(b, k.expose());
+            sym.note_value("kem.shared", k.expose());
             sym.note("kem");
         }
         (None, None) => {}

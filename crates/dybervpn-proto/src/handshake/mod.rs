@@ -19,10 +19,7 @@ mod responder;
 pub(crate) mod symmetric;
 
 pub(crate) use initiator::{consume_response, create_initiation, InitiatorHandshake};
-pub(crate) use responder::{
-    consume_initiation_finish, consume_initiation_static, create_response, ConsumedInitiation,
-    InitiationStatic,
-};
+pub(crate) use responder::{consume_initiation_finish, consume_initiation_static, create_response};
 
 use dybervpn_crypto::{
     AeadKey, CryptoBackend, MlDsaKeyPair, MlDsaPublicKey, PresharedKey, SharedSecret,
@@ -89,3 +86,5 @@ pub(crate) struct HandshakeKeys {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;

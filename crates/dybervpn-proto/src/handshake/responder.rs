@@ -190,6 +190,7 @@ pub(crate) fn create_response(
         .copy_from_slice(e_pub.as_bytes());
     sym.mix_hash(b, e_pub.as_bytes());
     sym.mix_key(b, e_pub.as_bytes());
+    sym.note_value("resp.e.private", ephemeral.expose());
     sym.note("resp.e");
 
     // ee

@@ -180,12 +180,6 @@ impl SymmetricState {
         let [t1, t2] = kdf::<2>(b, self.ck.expose(), &[]);
         (t1, t2)
     }
-
-    /// The chaining key (test vectors only).
-    #[cfg(test)]
-    pub(crate) fn chaining_key(&self) -> &[u8; 32] {
-        self.ck.expose()
-    }
 }
 
 #[cfg(test)]

@@ -71,9 +71,110 @@ pub(crate) fn run(b: &dyn CryptoBackend, mode: Mode) -> Result<Run, ProtoError> 
 }
 
 pub(crate) fn backends() -> Vec<Arc<dyn CryptoBackend>> {
-    vec![Arc::new(crate::insecure_backend::InsecureTestBackend::new(
-        1,
-    ))]
+    vec![
+        Arc::new(crate::insecure_backend::InsecureTestBackend::new(1)),
+        backend(BackendKind::AwsLc),
+        backend(BackendKind::Libcrux),
+    ]
+}
+
+fn real_backends() -> Vec<Arc<dyn CryptoBackend>> {
+    vec![backend(BackendKind::AwsLc), backend(BackendKind::Libcrux)]
+}
+
+/// Flips one byte at `at` in a response and checks it is refused while the
+/// initiation stays pending: the genuine response still completes it.
+fn tampered_response_is_refused(mode: Mode, at: usize) {
+    for b in real_backends() {
+        let b = &*b;
+        let i = identity(b, 1);
+        let r = identity(b, 2);
+        let i_peer = crypto_for(b, &i, &r, mode);
+        let r_peer = crypto_for(b, &r, &i, mode);
+        let mut buf = vec![0u8; MAX_HANDSHAKE_LEN];
+        let (state, n) = create_initiation(b, &i, &i_peer, 1, &[1; 12], &mut buf).expect("init");
+        let init = buf[..n].to_vec();
+        let parsed = Initiation::parse(&init).expect("parse");
+        let begun = consume_initiation_static(b, &r, &parsed).expect("static");
+        let consumed = consume_initiation_finish(b, &r_peer, begun, &parsed).expect("finish");
+        let (r_keys, n) = create_response(b, &r, &r_peer, consumed, 2, &mut buf).expect("resp");
+        let genuine = buf[..n].to_vec();
+        let mut forged = genuine.clone();
+        forged[at] ^= 0x40;
+        let forged = Response::parse(&forged).expect("parse");
+        assert_eq!(
+            consume_response(b, &i, &i_peer, &state, &forged).err(),
+            Some(ProtoError::Decryption),
+            "{mode} byte {at}"
+        );
+        let keys = consume_response(
+            b,
+            &i,
+            &i_peer,
+            &state,
+            &Response::parse(&genuine).expect("p"),
+        )
+        .expect("the genuine response still completes the initiation");
+        assert_eq!(keys.send, r_keys.recv);
+    }
+}
+
+#[test]
+fn tampered_kem_ciphertext_installs_nothing() {
+    let at = crate::messages::response_layout(Mode::Hybrid)
+        .kem_ct
+        .expect("kem")
+        + 500;
+    tampered_response_is_refused(Mode::Hybrid, at);
+    tampered_response_is_refused(Mode::PqOnly, at);
+}
+
+#[test]
+fn tampered_response_fields_are_refused() {
+    for mode in Mode::ALL {
+        let l = crate::messages::response_layout(mode);
+        tampered_response_is_refused(mode, crate::messages::RESPONSE_EPHEMERAL_OFFSET + 3);
+        tampered_response_is_refused(mode, l.encrypted_payload + 1);
+    }
+}
+
+#[test]
+fn tampered_initiation_fields_are_refused() {
+    for b in real_backends() {
+        let b = &*b;
+        for mode in Mode::ALL {
+            let i = identity(b, 1);
+            let r = identity(b, 2);
+            let i_peer = crypto_for(b, &i, &r, mode);
+            let r_peer = crypto_for(b, &r, &i, mode);
+            let l = crate::messages::initiation_layout(mode);
+            let mut fields = vec![
+                crate::messages::INITIATION_EPHEMERAL_OFFSET + 1,
+                l.encrypted_static + 2,
+                l.encrypted_timestamp + 3,
+            ];
+            // An attacker replacing the KEM key in flight changes H, so the
+            // static key no longer decrypts.
+            fields.extend(l.kem_ek.map(|at| at + 100));
+            for at in fields {
+                let mut buf = vec![0u8; MAX_HANDSHAKE_LEN];
+                let (_s, n) =
+                    create_initiation(b, &i, &i_peer, 1, &[1; 12], &mut buf).expect("init");
+                buf[at] ^= 0x10;
+                let parsed = Initiation::parse(&buf[..n]).expect("parse");
+                let result = consume_initiation_static(b, &r, &parsed)
+                    .and_then(|begun| consume_initiation_finish(b, &r_peer, begun, &parsed));
+                assert!(
+                    matches!(
+                        result,
+                        Err(ProtoError::Decryption | ProtoError::LowOrderPoint)
+                    ),
+                    "{mode} byte {at}: {:?}",
+                    result.err()
+                );
+            }
+        }
+    }
 }
 
 #[test]

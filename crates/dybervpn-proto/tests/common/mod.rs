@@ -179,8 +179,8 @@ impl Pair {
         let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
         for _ in 0..64 {
             if to_a.is_empty() && to_b.is_empty() {
-                to_a.extend(self.a.tick(t).into_iter());
-                to_b.extend(self.b.tick(t).into_iter());
+                to_a.extend(self.a.tick(t));
+                to_b.extend(self.b.tick(t));
                 // tick() output goes to the other side.
                 std::mem::swap(&mut to_a, &mut to_b);
                 if to_a.is_empty() && to_b.is_empty() {
