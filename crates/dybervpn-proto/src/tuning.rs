@@ -56,3 +56,11 @@ pub const RATE_LIMIT_MAX_ENTRIES: usize = 65_536;
 pub const MIN_INITIATION_INTERVAL: Duration = Duration::from_millis(20);
 
 const _: () = assert!(MIN_INITIATION_INTERVAL.as_nanos() >= 1 << 24);
+
+/// Handshake messages per second above which the device considers itself
+/// under load and demands cookies (mac2). The kernel uses the depth of its
+/// handshake queue (1/8 of 4096 entries); a sans-IO core counts messages per
+/// second instead. 512/s is well above any legitimate rate for a few
+/// thousand peers (each initiates at most once per `REKEY_TIMEOUT`) and well
+/// below what the pq-only handshake's ML-DSA verification can sustain.
+pub const UNDER_LOAD_HANDSHAKES_PER_SECOND: u32 = 512;
