@@ -21,6 +21,7 @@ install_system_deps() {
     command -v iperf3 >/dev/null || missing+=(iperf3)
     command -v tcpdump >/dev/null || missing+=(tcpdump)
     command -v ip >/dev/null || missing+=(iproute2)
+    command -v ping >/dev/null || missing+=(iputils-ping)
     command -v promtool >/dev/null || missing+=(prometheus)
     if ((${#missing[@]} == 0)); then
         return
