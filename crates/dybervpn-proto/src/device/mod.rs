@@ -38,11 +38,7 @@ use crate::session::Session;
 use crate::stats::{DropCounters, DropReason, PeerStats};
 use crate::{Mode, Now};
 
-/// Handshake messages per second above which the device considers itself
-/// under load and demands cookies (mac2). The kernel uses the depth of its
-/// handshake queue (1/8 of 4096); a sans-IO core counts messages instead.
-// TODO: move to tuning.rs with the other engineer.
-const UNDER_LOAD_HANDSHAKES_PER_SECOND: u32 = 512;
+use crate::tuning::UNDER_LOAD_HANDSHAKES_PER_SECOND;
 
 /// The default MTU of the tunnel interface: transport plaintexts are padded
 /// to a multiple of 16 bytes but never beyond it.
