@@ -80,30 +80,74 @@ fn load(path: &Path) -> Result<Config, DaemonError> {
 /// `dybervpn up`.
 pub fn up(opts: &UpOptions) -> Result<(), DaemonError> {
     let (name, path) = resolve_target(&opts.target)?;
-    if let Some(pid) = pidfile::live_pid(Path::new(PID_DIR), &name) {
-        return Err(DaemonError::AlreadyRunning {
-            interface: name,
-            pid: Some(pid),
-        });
-    }
-    if opts.foreground {
-        let config = load(&path)?;
-        return run_foreground(&name, &path, &config);
-    }
-    // Check the file before detaching, so errors reach the terminal.
-    load(&path)?;
-    detach(&name, &opts.target)
+    let config = load(&path)?;
+    up_loaded(&name, &path, &opts.target, &config, opts.foreground)
 }
 
+/// `up` once the caller has loaded and checked the configuration (the CLI
+/// does, so its diagnostics read exactly like `check`'s). Refuses an
+/// interface that is already up and a caller that is not root, before
+/// creating anything.
+pub fn up_loaded(
+    name: &str,
+    path: &Path,
+    target: &str,
+    config: &Config,
+    foreground: bool,
+) -> Result<(), DaemonError> {
+    refuse_if_running(name)?;
+    if !crate::os::is_root() {
+        return Err(DaemonError::NeedsRoot(
+            "`dybervpn up` needs root: it creates a TUN device, routes and /run/dybervpn \
+             (run it with sudo)"
+                .into(),
+        ));
+    }
+    if foreground {
+        run_foreground(name, path, config)
+    } else {
+        detach(name, target)
+    }
+}
+
+/// An interface is up when a live process holds its PID file or its
+/// userspace-API socket answers.
+fn refuse_if_running(name: &str) -> Result<(), DaemonError> {
+    let pid = pidfile::live_pid(Path::new(PID_DIR), name);
+    if pid.is_some() || uapi::client::get(name).is_ok() {
+        return Err(DaemonError::AlreadyRunning {
+            interface: name.to_owned(),
+            pid,
+        });
+    }
+    Ok(())
+}
+
+/// Where a detached daemon's log goes.
+pub const LOG_DIR: &str = "/var/log/dybervpn";
+
 fn detach(name: &str, target: &str) -> Result<(), DaemonError> {
+    use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe()
         .map_err(|e| DaemonError::Os(crate::os::OsError::io("finding this executable", e)))?;
+    let log_path = Path::new(LOG_DIR).join(format!("{name}.log"));
+    let log = std::fs::create_dir_all(LOG_DIR).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&log_path)
+    });
+    let stderr = match log {
+        Ok(f) => Stdio::from(f),
+        Err(_) => Stdio::null(),
+    };
     let mut child = Command::new(exe)
         .args(["up", target, "--foreground"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .process_group(0)
         .spawn()
         .map_err(|e| DaemonError::Os(crate::os::OsError::io("starting the daemon", e)))?;
@@ -113,19 +157,40 @@ fn detach(name: &str, target: &str) -> Result<(), DaemonError> {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(DaemonError::Config(format!(
-                "the daemon exited ({status}); run `dybervpn up {target} --foreground` to see why"
+            return Err(DaemonError::Runtime(format!(
+                "the daemon for {name} exited ({status}); see {} or run \
+                 `dybervpn up {target} --foreground`",
+                log_path.display()
             )));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(DaemonError::Config(format!(
-        "the daemon for {name} did not come up within {WAIT:?}"
+    Err(DaemonError::Runtime(format!(
+        "the daemon for {name} did not come up within {WAIT:?}; see {}",
+        log_path.display()
     )))
+}
+
+fn init_logging(config: &Config) {
+    let format = match config.interface.log_format {
+        dybervpn_config::LogFormat::Json => dybervpn_metrics::LogFormat::Json,
+        _ => dybervpn_metrics::LogFormat::Text,
+    };
+    // Already initialised (a test running several daemons): keep that one.
+    if let Err(e) = dybervpn_metrics::logging::init(format, "info") {
+        if !matches!(
+            e,
+            dybervpn_metrics::logging::LogInitError::AlreadyInitialized
+        ) {
+            eprintln!("dybervpn: logging: {e}; using the default");
+            let _ = dybervpn_metrics::logging::init(format, "info");
+        }
+    }
 }
 
 /// Runs the interface in this process until SIGTERM or SIGINT.
 pub fn run_foreground(name: &str, path: &Path, config: &Config) -> Result<(), DaemonError> {
+    init_logging(config);
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| DaemonError::Os(crate::os::OsError::io("installing signal handlers", e)))?;
     let pid = PidFile::create(Path::new(PID_DIR), name).map_err(|e| {
@@ -139,25 +204,32 @@ pub fn run_foreground(name: &str, path: &Path, config: &Config) -> Result<(), Da
         }
     })?;
     let daemon = Daemon::start(config, &DaemonOptions::new(name))?;
-    eprintln!(
-        "{name}: up, listening on UDP port {}, PID {}",
-        daemon.listen_port(),
-        std::process::id()
+    tracing::info!(
+        interface = name,
+        listen = daemon.listen_port(),
+        pid = std::process::id(),
+        mode = %config.interface.mode,
+        "{name}: up, listening on UDP port {}",
+        daemon.listen_port()
     );
     // Bounded by the process's life: every signal either reloads or ends it.
     for signal in signals.forever() {
         if signal == SIGHUP {
-            match load(path).and_then(|c| reload_config(name, &c)) {
-                Ok(()) => eprintln!("{name}: configuration reloaded"),
-                Err(e) => eprintln!("{name}: reload failed, configuration unchanged: {e}"),
+            match load(path).and_then(|c| daemon.apply_config(&c)) {
+                Ok(()) => tracing::info!(interface = name, "configuration reloaded"),
+                Err(e) => tracing::warn!(
+                    interface = name,
+                    "reload failed, configuration unchanged: {e}"
+                ),
             }
             continue;
         }
         break;
     }
-    eprintln!("{name}: stopping");
+    tracing::info!(interface = name, "stopping");
     daemon.stop();
     drop(pid);
+    tracing::info!(interface = name, "down");
     Ok(())
 }
 
@@ -189,11 +261,6 @@ pub fn change_set_for(config: &Config) -> ChangeSet {
     cs
 }
 
-fn reload_config(name: &str, config: &Config) -> Result<(), DaemonError> {
-    uapi::client::set(name, &change_set_for(config))?;
-    Ok(())
-}
-
 /// `dybervpn reload <if>`: asks the daemon to re-read its configuration.
 pub fn reload(name: &str) -> Result<(), DaemonError> {
     crate::ifname::validate(name).map_err(|e| DaemonError::Config(e.to_string()))?;
@@ -222,7 +289,7 @@ pub fn down(name: &str) -> Result<(), DaemonError> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(DaemonError::Config(format!(
+    Err(DaemonError::Runtime(format!(
         "the daemon for {name} (PID {pid}) did not stop within {WAIT:?}"
     )))
 }
@@ -230,7 +297,10 @@ pub fn down(name: &str) -> Result<(), DaemonError> {
 /// `dybervpn status [<if>] [--json]`: the text to print.
 pub fn status(name: Option<&str>, json: bool) -> Result<String, DaemonError> {
     let names = match name {
-        Some(n) => vec![n.to_owned()],
+        Some(n) => {
+            crate::ifname::validate(n).map_err(|e| DaemonError::Config(e.to_string()))?;
+            vec![n.to_owned()]
+        }
         None => uapi::client::list_interfaces(),
     };
     let mut snapshots = Vec::new();
@@ -252,6 +322,8 @@ pub fn status(name: Option<&str>, json: bool) -> Result<String, DaemonError> {
         .unwrap_or_default();
     Ok(if json {
         status_json(&snapshots)
+    } else if snapshots.is_empty() {
+        "no DyberVPN interface is up".to_owned()
     } else {
         snapshots
             .iter()
@@ -274,6 +346,43 @@ fn b64(bytes: &[u8]) -> String {
     dybervpn_crypto::encoding::to_base64(bytes)
 }
 
+/// `1234567` → `1.18 MiB`, as `wg show` prints transfer.
+#[must_use]
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    // Precision loss is irrelevant for display.
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in UNITS.iter().skip(1) {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.2} {unit}")
+}
+
+/// `(messages, bytes)` of the handshake-message counter `name`.
+fn wire(snap: &DeviceSnapshot, name: &str) -> (u64, u64) {
+    snap.handshake_wire
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .map_or((0, 0), |(_, m, b)| (*m, *b))
+}
+
+/// The size of one message of the kind `name` counts (they are all the
+/// same size in one mode), if any was seen.
+#[must_use]
+pub fn message_size(snap: &DeviceSnapshot, name: &str) -> Option<u64> {
+    let (m, b) = wire(snap, name);
+    (m > 0).then(|| b / m)
+}
+
 /// The human-readable status of one interface (no secrets).
 #[must_use]
 pub fn status_text(name: &str, snap: &DeviceSnapshot, now: Duration) -> String {
@@ -289,6 +398,38 @@ pub fn status_text(name: &str, snap: &DeviceSnapshot, now: Duration) -> String {
     if snap.fwmark != 0 {
         let _ = writeln!(out, "  fwmark: {:#x}", snap.fwmark);
     }
+    let mut hs = Vec::new();
+    for (kind, label) in [
+        ("initiation", "initiations"),
+        ("response", "responses"),
+        ("cookie_reply", "cookie replies"),
+    ] {
+        let (sent, sent_bytes) = wire(snap, &format!("{kind}_sent"));
+        let (recv, recv_bytes) = wire(snap, &format!("{kind}_received"));
+        if sent + recv > 0 {
+            hs.push(format!(
+                "{label} {sent} sent ({sent_bytes} B), {recv} received ({recv_bytes} B)"
+            ));
+        }
+    }
+    if !hs.is_empty() {
+        let _ = writeln!(out, "  handshake messages: {}", hs.join("; "));
+    }
+    let drops: Vec<String> = snap
+        .drops
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  dropped: {}",
+        if drops.is_empty() {
+            "none".to_owned()
+        } else {
+            drops.join(", ")
+        }
+    );
     for p in &snap.peers {
         let _ = writeln!(out, "\npeer: {}", b64(p.public_key.as_bytes()));
         let _ = writeln!(out, "  mode: {}", p.mode);
@@ -307,9 +448,13 @@ pub fn status_text(name: &str, snap: &DeviceSnapshot, now: Duration) -> String {
         );
         match p.last_handshake {
             Some(t) => {
+                let took = p
+                    .last_handshake_duration
+                    .map(|d| format!(", initiated here, took {:.1} ms", d.as_secs_f64() * 1e3))
+                    .unwrap_or_default();
                 let mode = p
                     .last_handshake_mode
-                    .map(|m| format!(" ({m})"))
+                    .map(|m| format!(" ({m}{took})"))
                     .unwrap_or_default();
                 let _ = writeln!(out, "  latest handshake: {}{mode}", ago(t, now));
             }
@@ -317,10 +462,12 @@ pub fn status_text(name: &str, snap: &DeviceSnapshot, now: Duration) -> String {
                 let _ = writeln!(out, "  latest handshake: never");
             }
         }
+        let _ = writeln!(out, "  handshakes: {}", p.handshakes);
         let _ = writeln!(
             out,
-            "  transfer: {} B received, {} B sent",
-            p.rx_bytes, p.tx_bytes
+            "  transfer: {} received, {} sent",
+            human_bytes(p.rx_bytes),
+            human_bytes(p.tx_bytes)
         );
         if p.persistent_keepalive_interval != 0 {
             let _ = writeln!(
@@ -333,7 +480,12 @@ pub fn status_text(name: &str, snap: &DeviceSnapshot, now: Duration) -> String {
     out
 }
 
-/// The machine-readable status (no secrets).
+/// The version of the `status --json` document (docs/status-json.md). It
+/// changes only when a field is removed or changes meaning; new fields may
+/// appear without a change.
+pub const STATUS_SCHEMA: u32 = 1;
+
+/// The machine-readable status (no secrets); see docs/status-json.md.
 #[must_use]
 pub fn status_json(snapshots: &[(String, DeviceSnapshot)]) -> String {
     let interfaces: Vec<serde_json::Value> = snapshots
@@ -350,6 +502,8 @@ pub fn status_json(snapshots: &[(String, DeviceSnapshot)]) -> String {
                         "allowed_ips": p.allowed_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
                         "latest_handshake_unix": p.last_handshake.map(|t| t.as_secs()),
                         "latest_handshake_mode": p.last_handshake_mode.map(|m| m.name()),
+                        "handshakes": p.handshakes,
+                        "latest_handshake_duration_ms": p.last_handshake_duration.map(|d| d.as_secs_f64() * 1e3),
                         "rx_bytes": p.rx_bytes,
                         "tx_bytes": p.tx_bytes,
                         "persistent_keepalive": p.persistent_keepalive_interval,
@@ -357,16 +511,38 @@ pub fn status_json(snapshots: &[(String, DeviceSnapshot)]) -> String {
                     })
                 })
                 .collect();
+            let public_key = s.private_key.as_ref().and_then(|k| {
+                dybervpn_crypto::backend(Default::default())
+                    .x25519_public_key(k)
+                    .ok()
+                    .map(|p| b64(p.as_bytes()))
+            });
+            let drops: serde_json::Map<String, serde_json::Value> = s
+                .drops
+                .iter()
+                .map(|(r, n)| (r.clone(), serde_json::json!(n)))
+                .collect();
+            let wire: serde_json::Map<String, serde_json::Value> = s
+                .handshake_wire
+                .iter()
+                .map(|(n, m, b)| (n.clone(), serde_json::json!({"messages": m, "bytes": b})))
+                .collect();
             serde_json::json!({
                 "interface": name,
+                "public_key": public_key,
                 "listen_port": s.listen_port,
                 "fwmark": s.fwmark,
+                "drops": drops,
+                "handshake_messages": wire,
                 "peers": peers,
             })
         })
         .collect();
-    serde_json::to_string_pretty(&serde_json::json!({ "interfaces": interfaces }))
-        .unwrap_or_else(|_| "{}".to_owned())
+    serde_json::to_string_pretty(&serde_json::json!({
+        "schema": STATUS_SCHEMA,
+        "interfaces": interfaces,
+    }))
+    .unwrap_or_else(|_| "{}".to_owned())
 }
 
 #[cfg(test)]
@@ -390,6 +566,11 @@ mod tests {
         let mut snap = DeviceSnapshot {
             private_key: Some(dybervpn_crypto::X25519SecretKey::from_bytes([7; 32])),
             listen_port: 51820,
+            drops: vec![("no_route".into(), 4), ("replay".into(), 0)],
+            handshake_wire: vec![
+                ("initiation_sent".into(), 2, 2664),
+                ("response_received".into(), 1, 1180),
+            ],
             ..DeviceSnapshot::default()
         };
         let mut peer = uapi::PeerSnapshot::new(
@@ -400,6 +581,8 @@ mod tests {
         peer.last_handshake = Some(Duration::from_secs(1000));
         peer.last_handshake_mode = Some(dybervpn_proto::Mode::Hybrid);
         peer.allowed_ips = vec!["10.0.0.2/32".parse().expect("prefix")];
+        peer.handshakes = 3;
+        peer.rx_bytes = 1536;
         snap.peers.push(peer);
         let text = status_text("dv0", &snap, Duration::from_secs(1065));
         assert!(text.contains("mode: hybrid"), "{text}");
@@ -408,9 +591,31 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("allowed ips: 10.0.0.2/32"), "{text}");
+        assert!(text.contains("dropped: no_route 4\n"), "{text}");
+        assert!(text.contains("handshakes: 3"), "{text}");
+        assert!(text.contains("1.50 KiB received"), "{text}");
+        assert!(
+            text.contains("initiations 2 sent (2664 B), 0 received (0 B); responses 0 sent (0 B), 1 received (1180 B)"),
+            "{text}"
+        );
+        assert_eq!(message_size(&snap, "initiation_sent"), Some(1332));
         let json = status_json(&[("dv0".into(), snap)]);
         let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
-        assert_eq!(v["interfaces"][0]["peers"][0]["mode"], "hybrid");
+        assert_eq!(v["schema"], 1);
+        let i = &v["interfaces"][0];
+        assert_eq!(i["interface"], "dv0");
+        assert_eq!(i["listen_port"], 51820);
+        assert_eq!(i["drops"]["no_route"], 4);
+        assert_eq!(i["drops"]["replay"], 0);
+        assert_eq!(i["handshake_messages"]["initiation_sent"]["bytes"], 2664);
+        let p = &i["peers"][0];
+        assert_eq!(p["mode"], "hybrid");
+        assert_eq!(p["latest_handshake_unix"], 1000);
+        assert_eq!(p["latest_handshake_mode"], "hybrid");
+        assert_eq!(p["handshakes"], 3);
+        assert_eq!(p["rx_bytes"], 1536);
+        assert_eq!(p["allowed_ips"][0], "10.0.0.2/32");
+        assert!(p["endpoint"].is_null());
         for secret in [b64(&[7; 32]), b64(&[5; 32]), hex::encode([7u8; 32])] {
             assert!(!text.contains(&secret) && !json.contains(&secret));
         }

@@ -17,6 +17,8 @@ use crate::prefix::Prefix;
 /// One peer as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerInfo {
+    /// The operator's name for the peer (logs and metrics), if any.
+    pub name: Option<String>,
     /// Static X25519 public key.
     pub public_key: X25519PublicKey,
     /// Handshake mode.
@@ -38,6 +40,7 @@ impl PeerInfo {
     #[must_use]
     pub fn new(public_key: X25519PublicKey, mode: Mode) -> Self {
         Self {
+            name: None,
             public_key,
             mode,
             mldsa_public_key: None,
@@ -46,6 +49,15 @@ impl PeerInfo {
             endpoint: None,
             allowed_ips: Vec::new(),
         }
+    }
+
+    /// The name for logs and metrics: the configured name, else the key's
+    /// fingerprint (never the key itself).
+    #[must_use]
+    pub fn label(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| dybervpn_crypto::encoding::fingerprint(self.public_key.as_bytes()))
     }
 
     /// The protocol core's view of this peer.
@@ -111,6 +123,13 @@ impl PeerTable {
         let info = self.peers.remove(&id)?;
         self.by_key.remove(&info.public_key);
         Some(info)
+    }
+
+    /// Sets the name of the peer with this key, if there is one.
+    pub fn set_name(&mut self, key: &X25519PublicKey, name: Option<String>) {
+        if let Some(info) = self.by_key(key).and_then(|id| self.peers.get_mut(&id)) {
+            info.name = name;
+        }
     }
 
     /// The peer routed for destination `dst` (longest prefix match).

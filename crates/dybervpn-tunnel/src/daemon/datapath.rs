@@ -67,7 +67,13 @@ fn send(shared: &Shared, to: SocketAddr, datagram: &[u8]) {
 
 fn perform(shared: &Shared, action: Action<'_>) {
     match action {
-        Action::SendToNetwork { to, datagram, .. } => send(shared, to, datagram),
+        Action::SendToNetwork { to, datagram, peer } => {
+            if datagram.first() != Some(&4) {
+                let mono = shared.clock.now().mono;
+                shared.events.sent(shared, datagram, peer, mono);
+            }
+            send(shared, to, datagram);
+        }
         Action::DeliverToTunnel { peer, packet } => {
             let allowed = packet::source(packet).is_some_and(|src| {
                 shared
@@ -128,6 +134,8 @@ pub(super) fn udp_reader(shared: &Shared, socket: &UdpSocket) {
         if shared.stopping() {
             return;
         }
+        let now = shared.clock.now();
+        shared.events.udp_turn(now.mono);
         let (n, src) = match received {
             Ok(r) => r,
             // ICMP-induced errors (ECONNREFUSED), EINTR and the like: go on.
@@ -138,10 +146,13 @@ pub(super) fn udp_reader(shared: &Shared, socket: &UdpSocket) {
         };
         let is_transport = datagram.first() == Some(&4);
         // Refusals are counted by the core.
-        if let Ok(action) = shared
-            .device
-            .decapsulate(shared.clock.now(), src, datagram, &mut out)
-        {
+        let result = shared.device.decapsulate(now, src, datagram, &mut out);
+        if !is_transport {
+            shared
+                .events
+                .received(shared, datagram, src, &result, now.mono);
+        }
+        if let Ok(action) = result {
             perform(shared, action);
         }
         if !is_transport {
@@ -155,6 +166,7 @@ pub(super) fn timers(shared: &Shared) {
     let mut out = vec![0u8; OUT_BUF];
     while !shared.stopping() {
         let now = shared.clock.now();
+        shared.events.tick(shared, now.mono);
         for _ in 0..MAX_TIMER_ACTIONS {
             match shared.device.update_timers(now, &mut out) {
                 Ok(Action::None) => break,

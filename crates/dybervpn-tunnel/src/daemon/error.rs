@@ -26,6 +26,28 @@ pub enum DaemonError {
     NotRunning(String),
     /// Talking to a running daemon failed.
     Uapi(crate::uapi::UapiError),
+    /// The command needs root (the message says which and why).
+    NeedsRoot(String),
+    /// Something failed at run time that is not the operator's input (a
+    /// daemon that exited or did not come up or stop in time).
+    Runtime(String),
+}
+
+impl DaemonError {
+    /// The exit status the CLI uses: 2 for the operator's mistakes (bad
+    /// configuration, an interface already up or not up, not root), 1 for
+    /// failures at run time.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_)
+            | Self::Proto(_)
+            | Self::AlreadyRunning { .. }
+            | Self::NotRunning(_)
+            | Self::NeedsRoot(_) => 2,
+            Self::Os(_) | Self::Uapi(_) | Self::Runtime(_) => 1,
+        }
+    }
 }
 
 impl fmt::Display for DaemonError {
@@ -47,6 +69,7 @@ impl fmt::Display for DaemonError {
                 "interface {i} is not up (no DyberVPN daemon runs for it)"
             ),
             Self::Uapi(e) => write!(f, "{e}"),
+            Self::NeedsRoot(m) | Self::Runtime(m) => f.write_str(m),
         }
     }
 }

@@ -10,11 +10,13 @@
 
 mod datapath;
 mod error;
+mod events;
+mod observe;
 mod target;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::{JoinHandle, Thread};
 
 use dybervpn_config::Config;
@@ -23,6 +25,7 @@ use dybervpn_proto::Device;
 
 pub use datapath::Counters;
 pub use error::DaemonError;
+pub use events::{metric_drop, Events, HandshakeEvent, HandshakeWire, WireCount};
 
 use crate::clock::Clock;
 use crate::os::netconf::{plan_routes, InterfaceAddress, NetConfig, RouteOutcome};
@@ -47,6 +50,10 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) counters: Counters,
     pub(crate) fwmark: AtomicU32,
+    pub(crate) events: Events,
+    pub(crate) metrics: Arc<dybervpn_metrics::Metrics>,
+    /// Addresses, routes and rules; routes change on reload.
+    pub(crate) net: Mutex<Option<NetConfig>>,
     stop: AtomicBool,
     timer_thread: OnceLock<Thread>,
 }
@@ -68,6 +75,38 @@ impl Shared {
         if let Some(t) = self.timer_thread.get() {
             t.unpark();
         }
+    }
+
+    /// The peer's name for logs and metrics: its configured name, else its
+    /// key fingerprint.
+    pub(crate) fn peer_label(&self, id: dybervpn_proto::PeerId) -> String {
+        self.table
+            .read()
+            .ok()
+            .and_then(|t| t.get(id).map(PeerInfo::label))
+            .unwrap_or_else(|| "unknown".to_owned())
+    }
+
+    /// Every drop counter by name: the core's reasons, then the daemon's.
+    pub(crate) fn drops(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .device
+            .drop_counts()
+            .into_iter()
+            .map(|(r, n)| (r.name().to_owned(), n))
+            .collect();
+        let c = &self.counters;
+        for (name, n) in [
+            ("no_route", &c.no_route),
+            ("bad_source", &c.bad_source),
+            ("not_ip", &c.not_ip),
+            ("encapsulate_failed", &c.encapsulate_failed),
+            ("udp_send_errors", &c.udp_send_errors),
+            ("tun_write_errors", &c.tun_write_errors),
+        ] {
+            v.push((name.to_owned(), n.load(Ordering::Relaxed)));
+        }
+        v
     }
 }
 
@@ -97,11 +136,12 @@ pub struct Daemon {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     uapi: Option<UapiServer>,
-    net: Option<NetConfig>,
+    metrics_server: Option<dybervpn_metrics::MetricsServer>,
 }
 
 fn peer_info(peer: &dybervpn_config::PeerConfig, label: &str) -> Result<PeerInfo, DaemonError> {
     let mut info = PeerInfo::new(peer.public_key, peer.mode);
+    info.name.clone_from(&peer.name);
     info.mldsa_public_key.clone_from(&peer.mldsa_public_key);
     info.preshared_key.clone_from(&peer.preshared_key);
     info.persistent_keepalive = peer.persistent_keepalive.unwrap_or(0);
@@ -181,6 +221,9 @@ impl Daemon {
             clock: Clock::new(),
             counters: Counters::default(),
             fwmark: AtomicU32::new(fwmark),
+            events: Events::default(),
+            metrics: Arc::new(dybervpn_metrics::Metrics::new()),
+            net: Mutex::new(Some(net)),
             stop: AtomicBool::new(false),
             timer_thread: OnceLock::new(),
         });
@@ -188,7 +231,7 @@ impl Daemon {
             shared: Arc::clone(&shared),
             threads: Vec::new(),
             uapi: None,
-            net: Some(net),
+            metrics_server: None,
         };
         daemon.spawn("tun", datapath::tun_reader)?;
         if shared.udp.v4.is_some() {
@@ -216,7 +259,56 @@ impl Daemon {
                 })
             })?,
         );
+        if let Some(listen) = iface.metrics_listen {
+            daemon.metrics_server = Some(observe::start(&shared, listen).map_err(|e| {
+                DaemonError::Os(crate::os::OsError::io(
+                    format!("serving metrics on {listen} (metrics_listen)"),
+                    e,
+                ))
+            })?);
+        }
+        tracing::info!(
+            interface = %shared.interface,
+            listen = shared.udp.port(),
+            peers = config.peers.len(),
+            "interface up"
+        );
         Ok(daemon)
+    }
+
+    /// Applies `config` to the running interface, as `reload` does:
+    /// unchanged peers keep their sessions, removed peers go, new peers
+    /// come, and routes follow the allowed IPs. All-or-nothing for the
+    /// peers (see [`target`]); a route `ip` refuses is logged.
+    pub fn apply_config(&self, config: &Config) -> Result<(), DaemonError> {
+        use crate::uapi::UapiTarget as _;
+        let changes = crate::commands::change_set_for(config);
+        target::DaemonTarget(Arc::clone(&self.shared)).apply(changes)?;
+        // Names are not part of the userspace API: set them here.
+        if let Ok(mut table) = self.shared.table.write() {
+            for peer in &config.peers {
+                table.set_name(&peer.public_key, peer.name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The shared metrics registry (served when `metrics_listen` is set).
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<dybervpn_metrics::Metrics> {
+        &self.shared.metrics
+    }
+
+    /// Handshake messages seen on the wire.
+    #[must_use]
+    pub fn handshake_wire(&self) -> &HandshakeWire {
+        &self.shared.events.wire
+    }
+
+    /// Recent handshake outcomes, oldest first.
+    #[must_use]
+    pub fn recent_handshakes(&self) -> Vec<HandshakeEvent> {
+        self.shared.events.recent()
     }
 
     fn spawn(
@@ -271,8 +363,17 @@ impl Daemon {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        if let Some(m) = self.metrics_server.take() {
+            m.shutdown();
+        }
         drop(self.uapi.take());
-        if let Some(mut net) = self.net.take() {
+        let net = self
+            .shared
+            .net
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(mut net) = net {
             net.teardown();
         }
     }

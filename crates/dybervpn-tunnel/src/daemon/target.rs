@@ -19,7 +19,9 @@ use dybervpn_crypto::X25519PublicKey;
 use dybervpn_proto::PeerId;
 
 use super::Shared;
+use crate::os::netconf::{plan_routes, RouteOutcome};
 use crate::peers::PeerInfo;
+use crate::prefix::Prefix;
 use crate::uapi::{ChangeSet, DeviceSnapshot, PeerSnapshot, UapiError, UapiTarget, EINVAL, EIO};
 
 pub(super) struct DaemonTarget(pub(super) Arc<Shared>);
@@ -30,6 +32,17 @@ pub(super) fn snapshot(shared: &Shared) -> DeviceSnapshot {
         listen_port: shared.udp.port(),
         fwmark: shared.fwmark.load(Ordering::Relaxed),
         peers: Vec::new(),
+        drops: shared.drops(),
+        handshake_wire: shared
+            .events
+            .wire
+            .named()
+            .iter()
+            .map(|(name, c)| {
+                let (messages, bytes) = c.get();
+                ((*name).to_owned(), messages, bytes)
+            })
+            .collect(),
     };
     let Ok(table) = shared.table.read() else {
         return snap;
@@ -47,7 +60,9 @@ pub(super) fn snapshot(shared: &Shared) -> DeviceSnapshot {
             p.last_handshake_mode = stats.last_handshake_mode;
             p.tx_bytes = stats.tx_bytes;
             p.rx_bytes = stats.rx_bytes;
+            p.handshakes = stats.handshakes;
         }
+        p.last_handshake_duration = shared.events.last_duration(id);
         snap.peers.push(p);
     }
     snap
@@ -113,9 +128,11 @@ impl UapiTarget for DaemonTarget {
                 // As wireguard-go: a peer that is this device is ignored.
                 continue;
             }
-            let info = next
-                .entry(key)
-                .or_insert_with(|| PeerInfo::new(key, shared.device.mode()));
+            let info = next.entry(key).or_insert_with(|| {
+                let mut fresh = PeerInfo::new(key, shared.device.mode());
+                fresh.name = old.get(&key).and_then(|(_, i)| i.name.clone());
+                fresh
+            });
             if let Some(psk) = &change.preshared_key {
                 info.preshared_key.clone_from(psk);
             }
@@ -166,6 +183,7 @@ impl UapiTarget for DaemonTarget {
                 .map_err(|e| internal(e.to_string()))?;
             shared.fwmark.store(mark, Ordering::Relaxed);
         }
+        let routes_before = table.all_allowed_ips();
         for (key, (id, _)) in &old {
             if !next.contains_key(key) {
                 shared
@@ -173,6 +191,7 @@ impl UapiTarget for DaemonTarget {
                     .remove_peer(*id)
                     .map_err(|e| internal(e.to_string()))?;
                 table.remove(*id);
+                shared.events.forget(*id);
             }
         }
         for (key, info) in next {
@@ -195,8 +214,49 @@ impl UapiTarget for DaemonTarget {
                 }
             }
         }
+        let routes_after = table.all_allowed_ips();
         drop(table);
+        sync_routes(shared, &routes_before, &routes_after);
         shared.wake_timers();
         Ok(())
+    }
+}
+
+/// Adds routes for prefixes that became allowed and removes those no
+/// longer allowed, as `wg-quick` would on a fresh start. The peer change
+/// has already happened, so a route `ip` refuses is logged, not returned.
+fn sync_routes(shared: &Shared, before: &[Prefix], after: &[Prefix]) {
+    let mut net = shared
+        .net
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(net) = net.as_mut() else {
+        return;
+    };
+    for gone in before.iter().filter(|p| !after.contains(p)) {
+        if let Err(e) = net.remove_route(*gone) {
+            tracing::warn!(interface = %shared.interface, route = %gone, "removing a route: {e}");
+        }
+    }
+    let added: Vec<Prefix> = after
+        .iter()
+        .filter(|p| !before.contains(p))
+        .copied()
+        .collect();
+    for prefix in plan_routes(&added) {
+        let mark = shared.fwmark.load(Ordering::Relaxed);
+        match net.add_route(prefix, mark) {
+            Ok(RouteOutcome::PolicyDefault { table }) if table != mark => {
+                if let Err(e) = shared.udp.set_fwmark(table) {
+                    tracing::warn!(interface = %shared.interface, "setting fwmark {table}: {e}");
+                } else {
+                    shared.fwmark.store(table, Ordering::Relaxed);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(interface = %shared.interface, route = %prefix, "adding a route: {e}");
+            }
+        }
     }
 }

@@ -114,6 +114,10 @@ pub struct NetConfig {
     ifname: String,
     /// `ip rule` argument lists to delete on teardown, in order added.
     rules: Vec<Vec<String>>,
+    /// Routes this configuration added to the main table (only these are
+    /// ever removed, so a connected route of the interface's own address
+    /// survives a reload that drops the same prefix from a peer).
+    added: Vec<Prefix>,
 }
 
 impl NetConfig {
@@ -123,6 +127,7 @@ impl NetConfig {
         Self {
             ifname: ifname.to_owned(),
             rules: Vec::new(),
+            added: Vec::new(),
         }
     }
 
@@ -171,16 +176,21 @@ impl NetConfig {
             return Ok(RouteOutcome::AlreadyRouted);
         }
         ip(&[fam, "route", "add", &p, "dev", &self.ifname])?;
+        self.added.push(prefix);
         Ok(RouteOutcome::Added)
     }
 
-    /// Removes the route for one allowed IP (used by `reload`). A missing
-    /// route is not an error.
+    /// Removes the route for one allowed IP (used by `reload`), if this
+    /// configuration added it. A missing route is not an error.
     pub fn remove_route(&mut self, prefix: Prefix) -> Result<(), OsError> {
         if prefix.is_default() {
             // Default routes live in the policy table, removed at teardown.
             return Ok(());
         }
+        let Some(i) = self.added.iter().position(|p| *p == prefix) else {
+            return Ok(());
+        };
+        self.added.swap_remove(i);
         let p = prefix.to_string();
         let _ = ip(&[
             family(prefix.addr()),

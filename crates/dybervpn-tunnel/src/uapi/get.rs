@@ -31,6 +31,11 @@ pub struct DeviceSnapshot {
     pub fwmark: u32,
     /// The peers, in a stable order.
     pub peers: Vec<PeerSnapshot>,
+    /// DyberVPN: dropped packets by reason (`dybervpn_drop_<reason>=N`).
+    pub drops: Vec<(String, u64)>,
+    /// DyberVPN: handshake messages on the wire, `(name, messages, bytes)`
+    /// (`dybervpn_wire_<name>=<messages>/<bytes>`).
+    pub handshake_wire: Vec<(String, u64, u64)>,
 }
 
 /// What `get=1` reports about one peer.
@@ -59,6 +64,11 @@ pub struct PeerSnapshot {
     pub mldsa_public_key: Option<MlDsaPublicKey>,
     /// DyberVPN: the mode of the last completed handshake.
     pub last_handshake_mode: Option<Mode>,
+    /// DyberVPN: handshakes completed with the peer since it was added.
+    pub handshakes: u64,
+    /// DyberVPN: how long the last handshake this side initiated took
+    /// (sending the initiation to receiving the response).
+    pub last_handshake_duration: Option<Duration>,
 }
 
 impl PeerSnapshot {
@@ -77,6 +87,8 @@ impl PeerSnapshot {
             mode,
             mldsa_public_key: None,
             last_handshake_mode: None,
+            handshakes: 0,
+            last_handshake_duration: None,
         }
     }
 }
@@ -94,6 +106,13 @@ impl DeviceSnapshot {
         let _ = writeln!(out, "listen_port={}", self.listen_port);
         if self.fwmark != 0 {
             let _ = writeln!(out, "fwmark={}", self.fwmark);
+        }
+        // Device-level extras before the first peer, where `wg` ignores them.
+        for (reason, n) in &self.drops {
+            let _ = writeln!(out, "dybervpn_drop_{reason}={n}");
+        }
+        for (name, messages, bytes) in &self.handshake_wire {
+            let _ = writeln!(out, "dybervpn_wire_{name}={messages}/{bytes}");
         }
         for peer in &self.peers {
             let _ = writeln!(out, "public_key={}", hexkey::encode(&peer.public_key.0));
@@ -129,6 +148,10 @@ impl DeviceSnapshot {
             }
             if let Some(m) = peer.last_handshake_mode {
                 let _ = writeln!(out, "dybervpn_last_handshake_mode={m}");
+            }
+            let _ = writeln!(out, "dybervpn_handshakes={}", peer.handshakes);
+            if let Some(d) = peer.last_handshake_duration {
+                let _ = writeln!(out, "dybervpn_last_handshake_duration_ns={}", d.as_nanos());
             }
         }
         out.push_str("errno=0\n\n");
@@ -180,7 +203,21 @@ pub fn parse_get(response: &str) -> Result<DeviceSnapshot, UapiError> {
                 }
                 "listen_port" => dev.listen_port = num(value).map_err(invalid)?,
                 "fwmark" => dev.fwmark = num(value).map_err(invalid)?,
-                _ => {}
+                _ => {
+                    if let Some(reason) = key.strip_prefix("dybervpn_drop_") {
+                        dev.drops
+                            .push((reason.to_owned(), num(value).map_err(invalid)?));
+                    } else if let Some(name) = key.strip_prefix("dybervpn_wire_") {
+                        let (m, b) = value
+                            .split_once('/')
+                            .ok_or_else(|| invalid(format!("{value:?} is not messages/bytes")))?;
+                        dev.handshake_wire.push((
+                            name.to_owned(),
+                            num(m).map_err(invalid)?,
+                            num(b).map_err(invalid)?,
+                        ));
+                    }
+                }
             }
             continue;
         };
@@ -225,6 +262,11 @@ pub fn parse_get(response: &str) -> Result<DeviceSnapshot, UapiError> {
             }
             "dybervpn_last_handshake_mode" => {
                 peer.last_handshake_mode = Some(value.parse().map_err(invalid)?);
+            }
+            "dybervpn_handshakes" => peer.handshakes = num(value).map_err(invalid)?,
+            "dybervpn_last_handshake_duration_ns" => {
+                peer.last_handshake_duration =
+                    Some(Duration::from_nanos(num(value).map_err(invalid)?));
             }
             _ => {}
         }

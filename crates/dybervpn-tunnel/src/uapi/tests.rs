@@ -325,6 +325,8 @@ fn sample_snapshot() -> DeviceSnapshot {
         listen_port: 51820,
         fwmark: 0xca6c,
         peers: vec![a, b],
+        drops: vec![("no_route".into(), 3), ("replay".into(), 0)],
+        handshake_wire: vec![("initiation_sent".into(), 2, 2664)],
     }
 }
 
@@ -334,7 +336,7 @@ fn get_response_has_the_wireguard_order_and_round_trips() {
     let text = snap.to_response();
     let keys: Vec<&str> = text
         .lines()
-        .take(20)
+        .take(24)
         .map(|l| l.split('=').next().unwrap_or_default())
         .collect();
     assert_eq!(
@@ -343,6 +345,9 @@ fn get_response_has_the_wireguard_order_and_round_trips() {
             "private_key",
             "listen_port",
             "fwmark",
+            "dybervpn_drop_no_route",
+            "dybervpn_drop_replay",
+            "dybervpn_wire_initiation_sent",
             "public_key",
             "preshared_key",
             "protocol_version",
@@ -356,6 +361,7 @@ fn get_response_has_the_wireguard_order_and_round_trips() {
             "allowed_ip",
             "dybervpn_mode",
             "dybervpn_last_handshake_mode",
+            "dybervpn_handshakes",
             "public_key",
             "preshared_key",
             "protocol_version",

@@ -1,0 +1,179 @@
+//! The daemon as a [`StatusSource`] for the metrics endpoint
+//! (`metrics_listen`): `/health` from the loops' heartbeats, `/ready` from
+//! the peers' handshakes, and before each scrape the counters the core and
+//! the data path keep copied into the registry (as deltas, since
+//! Prometheus counters only go up).
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use dybervpn_metrics::{
+    DropReason as MetricDrop, HealthConfig, LoopStatus, Metrics, MetricsServer, PeerMetrics,
+    PeerStatus, Snapshot, StatusSource, REJECT_AFTER_TIME,
+};
+use dybervpn_proto::PeerId;
+
+use super::events::metric_drop;
+use super::Shared;
+
+/// One peer's series and what was last copied into them.
+struct Series {
+    label: String,
+    metrics: PeerMetrics,
+    copied: [u64; 4],
+}
+
+struct Source {
+    shared: Arc<Shared>,
+    series: Mutex<HashMap<PeerId, Series>>,
+    drops_copied: Mutex<HashMap<MetricDrop, u64>>,
+}
+
+/// Starts the endpoint on `listen`.
+pub(super) fn start(shared: &Arc<Shared>, listen: SocketAddr) -> io::Result<MetricsServer> {
+    let source = Arc::new(Source {
+        shared: Arc::clone(shared),
+        series: Mutex::new(HashMap::new()),
+        drops_copied: Mutex::new(HashMap::new()),
+    });
+    MetricsServer::start(
+        listen,
+        Arc::clone(&shared.metrics),
+        source,
+        HealthConfig::default(),
+    )
+}
+
+impl Source {
+    /// Every drop the metrics know a reason for, summed by that reason.
+    fn drop_totals(&self) -> HashMap<MetricDrop, u64> {
+        let s = &self.shared;
+        let mut totals: HashMap<MetricDrop, u64> = HashMap::new();
+        for (reason, n) in s.device.drop_counts() {
+            *totals.entry(metric_drop(reason)).or_default() += n;
+        }
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        *totals.entry(MetricDrop::NoRoute).or_default() += load(&s.counters.no_route);
+        *totals.entry(MetricDrop::SourceNotAllowed).or_default() += load(&s.counters.bad_source);
+        *totals.entry(MetricDrop::Malformed).or_default() += load(&s.counters.not_ip);
+        totals
+    }
+}
+
+impl StatusSource for Source {
+    fn snapshot(&self) -> Snapshot {
+        let s = &self.shared;
+        let now = s.clock.now();
+        let mut peers = Vec::new();
+        if let Ok(table) = s.table.read() {
+            for (id, info) in table.sorted() {
+                let stats = s.device.peer_stats(id);
+                let has_endpoint = stats
+                    .as_ref()
+                    .and_then(|st| st.endpoint)
+                    .or(info.endpoint)
+                    .is_some();
+                // The core keeps wall-clock times; health wants monotonic.
+                let last_handshake = stats
+                    .as_ref()
+                    .and_then(|st| st.last_handshake)
+                    .map(|t| now.mono.saturating_sub(now.unix.saturating_sub(t)));
+                peers.push(PeerStatus {
+                    name: info.label(),
+                    has_endpoint,
+                    last_handshake,
+                });
+            }
+        }
+        let (udp, timers) = s.events.heartbeats();
+        Snapshot {
+            now: now.mono,
+            interface_up: !s.stopping(),
+            peers,
+            loops: vec![
+                LoopStatus {
+                    name: "udp".to_owned(),
+                    last_turn: udp,
+                },
+                LoopStatus {
+                    name: "timers".to_owned(),
+                    last_turn: timers,
+                },
+            ],
+        }
+    }
+
+    fn refresh_metrics(&self, metrics: &Metrics) {
+        let s = &self.shared;
+        let now_unix = s.clock.now().unix;
+        let mut active = 0usize;
+        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        let peers: Vec<(PeerId, String)> = s
+            .table
+            .read()
+            .map(|t| {
+                t.sorted()
+                    .into_iter()
+                    .map(|(id, i)| (id, i.label()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        metrics.set_peers(peers.len());
+        series.retain(|id, ser| {
+            let keep = peers.iter().any(|(p, l)| p == id && *l == ser.label);
+            if !keep {
+                metrics.remove_peer(&ser.label);
+            }
+            keep
+        });
+        for (id, label) in peers {
+            let Some(stats) = s.device.peer_stats(id) else {
+                continue;
+            };
+            let ser = series.entry(id).or_insert_with(|| Series {
+                metrics: metrics.peer(&label),
+                label,
+                copied: [0; 4],
+            });
+            let now = [
+                stats.tx_packets,
+                stats.tx_bytes,
+                stats.rx_packets,
+                stats.rx_bytes,
+            ];
+            let d: Vec<u64> = now
+                .iter()
+                .zip(ser.copied.iter())
+                .map(|(n, c)| n.saturating_sub(*c))
+                .collect();
+            if let [tp, tb, rp, rb] = d[..] {
+                ser.metrics.record_sent(tp, tb);
+                ser.metrics.record_received(rp, rb);
+            }
+            ser.copied = now;
+            if let Some(t) = stats.last_handshake {
+                ser.metrics.set_last_handshake(t);
+                if now_unix.saturating_sub(t) < REJECT_AFTER_TIME {
+                    active += 1;
+                }
+            }
+        }
+        metrics.set_active_sessions(active);
+        let totals = self.drop_totals();
+        let mut copied = self
+            .drops_copied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (reason, total) in totals {
+            let before = copied.entry(reason).or_default();
+            let delta = total.saturating_sub(*before);
+            if delta > 0 {
+                metrics.record_drops(reason, delta);
+            }
+            *before = total;
+        }
+    }
+}
