@@ -37,3 +37,33 @@ impl From<dybervpn_crypto::CryptoError> for CliError {
 
 /// The command's result type.
 pub type Result<T> = std::result::Result<T, CliError>;
+
+/// What `main` reports: a message and the exit status. Every [`CliError`]
+/// is status 2 (bad input); the daemon's commands also report 1 for
+/// failures at run time.
+#[derive(Debug)]
+pub struct Failure {
+    /// The message, printed as `dybervpn: <message>`.
+    pub message: String,
+    /// The exit status.
+    pub code: u8,
+}
+
+impl Failure {
+    /// A failure at run time (exit status 1).
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl From<CliError> for Failure {
+    fn from(e: CliError) -> Self {
+        Self {
+            message: e.0,
+            code: 2,
+        }
+    }
+}

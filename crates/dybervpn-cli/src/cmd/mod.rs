@@ -5,6 +5,7 @@ pub mod bench;
 pub mod check;
 pub mod completions;
 pub mod convert;
+pub mod daemon;
 pub mod init;
 pub mod keys;
 pub mod version;
