@@ -21,7 +21,7 @@
 pub mod pcap;
 
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -55,6 +55,18 @@ pub fn underlay(side: u8) -> Ipv4Addr {
 #[must_use]
 pub fn tunnel(side: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, 99, 0, side)
+}
+
+/// IPv6 underlay (veth) address of side 1 or 2 (see [`Lab::add_ipv6`]).
+#[must_use]
+pub fn underlay6(side: u8) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, 0x250, 0, 0, 0, 0, 0, u16::from(side))
+}
+
+/// IPv6 tunnel address of side 1 or 2.
+#[must_use]
+pub fn tunnel6(side: u8) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, u16::from(side))
 }
 
 /// The body of every test binary's ignored `inner_daemon` test: runs
@@ -155,6 +167,17 @@ pub struct PeerSpec {
 }
 
 impl PeerSpec {
+    /// As [`PeerSpec::side`], over IPv6: the endpoint is the side's IPv6
+    /// underlay address, and its IPv6 tunnel address is allowed too.
+    #[must_use]
+    pub fn side_v6(side: u8, mode: Mode, initiate: bool) -> Self {
+        let mut p = Self::side(side, mode, initiate);
+        p.endpoint = initiate.then(|| SocketAddr::new(underlay6(side).into(), PORT));
+        p.allowed_ips
+            .push(Cidr::new(tunnel6(side).into(), 128).expect("cidr"));
+        p
+    }
+
     /// Side `side`'s identity and tunnel address; endpoint only if
     /// `initiate` (so which side sends the first initiation is certain).
     #[must_use]
@@ -177,6 +200,11 @@ pub fn dybervpn_config(me: u8, mode: Mode, peer: &PeerSpec) -> Config {
     let mut iface = InterfaceConfig::new(id.secret.clone(), id.public, mode);
     iface.listen_port = Some(PORT);
     iface.address = vec![Cidr::new(tunnel(me).into(), 24).expect("cidr")];
+    if peer.allowed_ips.iter().any(|c| c.addr().is_ipv6()) {
+        iface
+            .address
+            .push(Cidr::new(tunnel6(me).into(), 64).expect("cidr"));
+    }
     if mode.needs_mldsa() || peer.mode.needs_mldsa() {
         iface.mldsa_private_key = Some(id.mldsa_seed.clone());
     }
@@ -299,6 +327,23 @@ impl Lab {
         }
     }
 
+    /// Gives the veth ends IPv6 addresses ([`underlay6`]), without duplicate
+    /// address detection so they are usable at once.
+    pub fn add_ipv6(&self) {
+        for (ns, ifname, side) in [(&self.a, &self.veth_a, 1), (&self.b, &self.veth_b, 2)] {
+            ns.ip(&[
+                "-6",
+                "address",
+                "add",
+                &format!("{}/64", underlay6(side)),
+                "dev",
+                ifname,
+                "nodad",
+            ])
+            .expect("IPv6 underlay address");
+        }
+    }
+
     /// The namespace of side 1 (`a`) or 2 (`b`).
     #[must_use]
     pub fn ns(&self, side: u8) -> &Netns {
@@ -363,8 +408,15 @@ impl Daemon {
     }
 
     /// Starts `wireguard-go` or `boringtun-cli` in `ns`, configures it with
-    /// `wg setconf` and gives its interface `address` (`10.99.0.2/24`).
-    pub fn userspace_wg(kind: Kind, ns: &Netns, dir: &TempDir, conf: &str, address: &str) -> Self {
+    /// `wg setconf` and gives its interface `addresses` (`10.99.0.2/24`;
+    /// IPv6 ones without duplicate address detection).
+    pub fn userspace_wg(
+        kind: Kind,
+        ns: &Netns,
+        dir: &TempDir,
+        conf: &str,
+        addresses: &[&str],
+    ) -> Self {
         let ifname = unique_name("wg");
         let mut cmd = match &kind {
             Kind::WireguardGo(bin) => {
@@ -392,8 +444,14 @@ impl Daemon {
         let conf_path = dir.write(&format!("{}.conf", d.ifname), conf);
         let conf_arg = conf_path.to_string_lossy().into_owned();
         d.run_in_ns("wg", &["setconf", &d.ifname.clone(), &conf_arg]);
-        ns.ip(&["address", "add", address, "dev", &d.ifname])
-            .unwrap_or_else(|e| d.fail(&format!("ip address add: {e}")));
+        for address in addresses {
+            let mut args = vec!["address", "add", address, "dev", &d.ifname];
+            if address.contains(':') {
+                args.push("nodad");
+            }
+            ns.ip(&args)
+                .unwrap_or_else(|e| d.fail(&format!("ip address add: {e}")));
+        }
         ns.ip(&["link", "set", &d.ifname, "up"])
             .unwrap_or_else(|e| d.fail(&format!("ip link set up: {e}")));
         d
@@ -523,7 +581,8 @@ pub fn report(daemons: &[&Daemon]) -> String {
 
 /// Pings `to` from `ns` `count` times; panics with the logs unless every
 /// reply came back.
-pub fn ping(ns: &Netns, to: Ipv4Addr, count: u32, daemons: &[&Daemon]) {
+pub fn ping(ns: &Netns, to: impl Into<IpAddr>, count: u32, daemons: &[&Daemon]) {
+    let to: IpAddr = to.into();
     let count_s = count.to_string();
     let to_s = to.to_string();
     let out = ns.exec(
