@@ -1241,14 +1241,10 @@ mod with_device {
         super::passive_keepalive::<RealPeer>();
     }
 
-    // Fails today: the device's keepalive paths (`tick.rs`, and
-    // `send_queued_or_keepalive`) do not apply `Session::should_rekey` after
-    // sending, as the kernel's `keep_key_fresh` does for every data packet
-    // including keepalives. A peer that only sends persistent keepalives
-    // then lets its session expire at 180 s and is without one until the
-    // next keepalive starts a handshake.
+    // A peer that only sends persistent keepalives must still rekey: the
+    // device applies `Session::should_rekey` after every keepalive, as the
+    // kernel's `keep_key_fresh` does for every data packet.
     #[test]
-    #[ignore = "device does not rekey after sending a keepalive (see comment)"]
     fn persistent_keepalive() {
         super::persistent_keepalive::<RealPeer>();
     }

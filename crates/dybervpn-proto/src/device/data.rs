@@ -140,6 +140,12 @@ impl Device {
         peer.stats.tx_packets += 1;
         peer.timers.authenticated_packet_sent(now.mono);
         peer.timers.authenticated_packet_traversed(now.mono);
+        // As after any data packet: a keepalive can be what ages the session
+        // past the rekey point, and a peer that only sends keepalives must
+        // still rekey before its session is rejected.
+        if session.should_rekey(now.mono) {
+            peer.handshake_due = true;
+        }
         Ok(n)
     }
 

@@ -70,6 +70,9 @@ impl Device {
                             p.stats.tx_packets += 1;
                             p.timers.authenticated_packet_sent(now.mono);
                             p.timers.authenticated_packet_traversed(now.mono);
+                            if s.should_rekey(now.mono) {
+                                p.handshake_due = true;
+                            }
                             return Ok(Some(n));
                         }
                     } else if p.timers.want_handshake(now.mono) {
@@ -117,7 +120,11 @@ impl Device {
             .values()
             .filter_map(|peer| {
                 let p = lock(peer);
-                if p.queue_ready || p.handshake_due {
+                // The same conditions under which `tick_peer` acts at once;
+                // without an endpoint (or a session for the queue) nothing
+                // can be sent, so "now" would only make the caller spin.
+                let can_send = p.endpoint.is_some();
+                if can_send && (p.handshake_due || (p.queue_ready && p.keys.current().is_some())) {
                     return Some(Duration::ZERO);
                 }
                 let session_expiry = [p.keys.current(), p.keys.previous(), p.keys.next()]
