@@ -10,6 +10,7 @@ use dybervpn_crypto::{
     AEAD_TAG_LEN, MLDSA65_SIG_LEN, MLKEM768_CT_LEN, MLKEM768_EK_LEN, XNONCE_LEN,
 };
 
+use crate::constants;
 use crate::error::ProtoError;
 use crate::Mode;
 
@@ -23,11 +24,11 @@ pub const MAC_LEN: usize = 16;
 /// Length of a TAI64N timestamp.
 pub const TIMESTAMP_LEN: usize = 12;
 /// Cookie reply length.
-pub const COOKIE_REPLY_LEN: usize = 64;
+pub const COOKIE_REPLY_LEN: usize = constants::COOKIE_REPLY_SIZE;
 /// Transport header: type(4) receiver(4) counter(8).
-pub const TRANSPORT_HEADER_LEN: usize = 16;
+pub const TRANSPORT_HEADER_LEN: usize = constants::TRANSPORT_HEADER_SIZE;
 /// Smallest transport message (an empty keepalive).
-pub const TRANSPORT_MIN_LEN: usize = TRANSPORT_HEADER_LEN + AEAD_TAG_LEN;
+pub const TRANSPORT_MIN_LEN: usize = constants::KEEPALIVE_SIZE;
 
 /// The byte layout of an initiation in one mode: offsets of each field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,17 +138,28 @@ pub const fn response_layout(mode: Mode) -> ResponseLayout {
 }
 
 /// Classic initiation length (148).
-pub const INITIATION_LEN: usize = initiation_layout(Mode::Classic).len;
+pub const INITIATION_LEN: usize = constants::INITIATION_SIZE;
 /// Classic response length (92).
-pub const RESPONSE_LEN: usize = response_layout(Mode::Classic).len;
+pub const RESPONSE_LEN: usize = constants::RESPONSE_SIZE;
 /// Hybrid initiation length (1332).
-pub const HYBRID_INITIATION_LEN: usize = initiation_layout(Mode::Hybrid).len;
+pub const HYBRID_INITIATION_LEN: usize = constants::HYBRID_INITIATION_SIZE;
 /// Hybrid response length (1180).
-pub const HYBRID_RESPONSE_LEN: usize = response_layout(Mode::Hybrid).len;
+pub const HYBRID_RESPONSE_LEN: usize = constants::HYBRID_RESPONSE_SIZE;
 /// Pq-only initiation length (4641).
-pub const PQ_INITIATION_LEN: usize = initiation_layout(Mode::PqOnly).len;
+pub const PQ_INITIATION_LEN: usize = constants::PQ_INITIATION_SIZE;
 /// Pq-only response length (4489).
-pub const PQ_RESPONSE_LEN: usize = response_layout(Mode::PqOnly).len;
+pub const PQ_RESPONSE_LEN: usize = constants::PQ_RESPONSE_SIZE;
+
+// The sizes are specified once, in `constants`; the layouts, computed field
+// by field from the primitives' sizes, must land on them exactly.
+const _: () = {
+    assert!(initiation_layout(Mode::Classic).len == INITIATION_LEN);
+    assert!(response_layout(Mode::Classic).len == RESPONSE_LEN);
+    assert!(initiation_layout(Mode::Hybrid).len == HYBRID_INITIATION_LEN);
+    assert!(response_layout(Mode::Hybrid).len == HYBRID_RESPONSE_LEN);
+    assert!(initiation_layout(Mode::PqOnly).len == PQ_INITIATION_LEN);
+    assert!(response_layout(Mode::PqOnly).len == PQ_RESPONSE_LEN);
+};
 /// The largest handshake message; an output buffer this large fits any
 /// message the device produces except transport data.
 pub const MAX_HANDSHAKE_LEN: usize = PQ_INITIATION_LEN;
