@@ -26,8 +26,12 @@ fn setup(mode: Mode) -> Pair {
     let be = backend(BackendKind::AwsLc);
     let (sa, pa) = be.x25519_generate().expect("keygen");
     let (sb, pb) = be.x25519_generate().expect("keygen");
-    let ma = be.mldsa_from_seed(&MlDsaSeed::from_bytes([1; 32])).expect("mldsa");
-    let mb = be.mldsa_from_seed(&MlDsaSeed::from_bytes([2; 32])).expect("mldsa");
+    let ma = be
+        .mldsa_from_seed(&MlDsaSeed::from_bytes([1; 32]))
+        .expect("mldsa");
+    let mb = be
+        .mldsa_from_seed(&MlDsaSeed::from_bytes([2; 32]))
+        .expect("mldsa");
     let a = Device::new(sa, mode, Some(ma.clone()), be.clone()).expect("device");
     let b = Device::new(sb, mode, Some(mb.clone()), be).expect("device");
     let mut ca = PeerConfig::new(pb);
@@ -47,10 +51,13 @@ fn handshake(p: &Pair, buf: &mut [u8], buf2: &mut [u8], packet: &[u8]) {
     };
     let a_addr: SocketAddr = A.parse().expect("addr");
     let b_addr: SocketAddr = B.parse().expect("addr");
-    let Ok(Action::SendToNetwork { datagram: init, .. }) = p.a.encapsulate(now, p.a_peer, packet, buf) else {
+    let Ok(Action::SendToNetwork { datagram: init, .. }) =
+        p.a.encapsulate(now, p.a_peer, packet, buf)
+    else {
         panic!("initiation")
     };
-    let Ok(Action::SendToNetwork { datagram: resp, .. }) = p.b.decapsulate(now, a_addr, init, buf2) else {
+    let Ok(Action::SendToNetwork { datagram: resp, .. }) = p.b.decapsulate(now, a_addr, init, buf2)
+    else {
         panic!("response")
     };
     let Ok(Action::SendToNetwork { .. }) = p.a.decapsulate(now, b_addr, resp, buf) else {
@@ -70,9 +77,10 @@ fn bench(c: &mut Criterion) {
         let mut buf = vec![0u8; 8192];
         let mut buf2 = vec![0u8; 8192];
         group.bench_function(mode.name(), |bench| {
-            bench.iter_batched(
+            // `_ref`: the devices are built and dropped outside the timing.
+            bench.iter_batched_ref(
                 || setup(mode),
-                |p| handshake(&p, &mut buf, &mut buf2, &packet),
+                |p| handshake(p, &mut buf, &mut buf2, &packet),
                 BatchSize::SmallInput,
             );
         });
