@@ -284,7 +284,7 @@ pub fn down(name: &str) -> Result<(), DaemonError> {
     )?;
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if !pidfile::is_alive(pid) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -20,7 +20,21 @@ pub fn path_in(dir: &Path, interface: &str) -> PathBuf {
 pub fn live_pid(dir: &Path, interface: &str) -> Option<u32> {
     let text = fs::read_to_string(path_in(dir, interface)).ok()?;
     let pid: u32 = text.trim().parse().ok()?;
-    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    is_alive(pid).then_some(pid)
+}
+
+/// Whether process `pid` exists and has not exited (a zombie, exited but
+/// not yet reaped by its parent, counts as gone).
+#[must_use]
+pub fn is_alive(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ...": the state follows the last ')'.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
 }
 
 /// A PID file held by this process; removed on drop.
@@ -68,6 +82,12 @@ impl Drop for PidFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_an_impossible_one_is_not() {
+        assert!(is_alive(std::process::id()));
+        assert!(!is_alive(u32::MAX));
+    }
 
     #[test]
     fn live_file_refuses_stale_file_is_replaced() {

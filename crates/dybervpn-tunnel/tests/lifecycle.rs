@@ -1,0 +1,312 @@
+//! The life of an interface, end to end in network namespaces, through
+//! real configuration files and the real `up --foreground` path:
+//!
+//! * one side is killed and started again: the tunnel recovers by itself;
+//! * `reload` adds a peer and removes another while a third keeps pinging
+//!   without losing a packet or its session, and routes follow;
+//! * roaming: one side's underlay address changes, traffic recovers and
+//!   the other side shows the new endpoint;
+//! * `down` leaves nothing behind (interface, routes, policy rules, PID
+//!   file, socket), and a second `up` of a running interface is refused
+//!   without disturbing it.
+//!
+//! Root only; without root each test prints `skipped: needs root (...)`
+//! and passes. Every namespace, process and file is owned by a guard.
+
+mod common;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{ping_until, skip_reason, start, wait_for, write_config, Node, TempDir};
+use dybervpn_config::Config;
+use dybervpn_proto::Mode;
+use dybervpn_tunnel::netns::{unique_name, veth_pair, Netns, Process};
+use dybervpn_tunnel::{commands, pidfile, uapi, DaemonError};
+
+#[test]
+#[ignore = "runs inside a namespace, started by the tests in this file"]
+fn inner_up() {
+    common::inner_up();
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}
+
+/// Two nodes, A (10.98.0.1) and B (10.98.0.2), joined over 10.240.x.0/24.
+struct Pair {
+    ns: [Netns; 2],
+    names: [String; 2],
+    paths: [std::path::PathBuf; 2],
+    veth: (String, String),
+    _dir: TempDir,
+}
+
+fn pair(net: u8, mode: Mode, a_allowed: &[&str]) -> Pair {
+    let ns = [
+        Netns::create("dla").expect("ns"),
+        Netns::create("dlb").expect("ns"),
+    ];
+    let under = |h: u8| format!("10.240.{net}.{h}");
+    let veth = veth_pair(
+        &ns[0],
+        &format!("{}/24", under(1)),
+        &ns[1],
+        &format!("{}/24", under(2)),
+    )
+    .expect("veth");
+    let dir = TempDir::new("life");
+    let a = Node::new(1, mode);
+    let b = Node::new(2, mode);
+    let names = [unique_name("dla"), unique_name("dlb")];
+    let mut b_peer = b.as_peer(Some(ip(&under(2))), a_allowed);
+    b_peer.persistent_keepalive = Some(25);
+    let ca = Config {
+        interface: a.interface("10.98.0.1/32"),
+        peers: vec![b_peer],
+    };
+    let cb = Config {
+        interface: b.interface("10.98.0.2/32"),
+        peers: vec![a.as_peer(Some(ip(&under(1))), &["10.98.0.1/32"])],
+    };
+    let paths = [
+        write_config(&dir, &names[0], &ca),
+        write_config(&dir, &names[1], &cb),
+    ];
+    Pair {
+        ns,
+        names,
+        paths,
+        veth,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn a_restarted_peer_is_reached_again_without_help() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(1, Mode::Hybrid, &["10.98.0.2/32"]);
+    let mut a = start(&p.ns[0], &p.paths[0], &p.names[0]);
+    let mut b = start(&p.ns[1], &p.paths[1], &p.names[1]);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(20)).is_some());
+
+    // Kill B without a chance to clean up, then start it again: the stale
+    // PID file and socket must not stop it.
+    b.stop(Duration::ZERO);
+    let mut b = start(&p.ns[1], &p.paths[1], &p.names[1]);
+    // A still holds a session B forgot; it notices the silence and
+    // handshakes again (KEEPALIVE_TIMEOUT + REKEY_TIMEOUT ≈ 15 s).
+    let took = ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(45))
+        .expect("A reaches the restarted B again");
+    eprintln!("recovered after {took:?}");
+    let snap = uapi::client::get(&p.names[1]).expect("status");
+    assert!(snap.peers[0].handshakes >= 1);
+    assert!(a.stop(Duration::from_secs(10)) && b.stop(Duration::from_secs(10)));
+}
+
+#[test]
+fn reload_adds_and_removes_peers_while_a_third_keeps_its_session() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    let mode = Mode::Hybrid;
+    // A hub and three spokes, each spoke on its own veth to the hub.
+    let hub = Netns::create("dlh").expect("ns");
+    let spokes: Vec<Netns> = (0..3).map(|_| Netns::create("dls").expect("ns")).collect();
+    for (i, s) in spokes.iter().enumerate() {
+        let n = i + 1;
+        veth_pair(
+            &hub,
+            &format!("10.241.{n}.1/24"),
+            s,
+            &format!("10.241.{n}.2/24"),
+        )
+        .expect("veth");
+    }
+    let dir = TempDir::new("reload");
+    let hub_node = Node::new(10, mode);
+    let nodes: Vec<Node> = (11..14).map(|n| Node::new(n, mode)).collect();
+    let hub_name = unique_name("dlh");
+    let spoke_names: Vec<String> = (0..3).map(|_| unique_name("dls")).collect();
+    let spoke_peer = |i: usize| {
+        nodes[i].as_peer(
+            Some(ip(&format!("10.241.{}.2", i + 1))),
+            &[&format!("10.98.1.{}/32", i + 2)],
+        )
+    };
+    let hub_config = |which: &[usize]| Config {
+        interface: hub_node.interface("10.98.1.1/32"),
+        peers: which.iter().map(|i| spoke_peer(*i)).collect(),
+    };
+    // Spoke 0 (the "third", with traffic) and spoke 1 at first.
+    let hub_path = write_config(&dir, &hub_name, &hub_config(&[0, 1]));
+    let mut procs: Vec<Process> = vec![start(&hub, &hub_path, &hub_name)];
+    for (i, s) in spokes.iter().enumerate() {
+        let c = Config {
+            interface: nodes[i].interface(&format!("10.98.1.{}/32", i + 2)),
+            peers: vec![
+                hub_node.as_peer(Some(ip(&format!("10.241.{}.1", i + 1))), &["10.98.1.1/32"])
+            ],
+        };
+        let path = write_config(&dir, &spoke_names[i], &c);
+        procs.push(start(s, &path, &spoke_names[i]));
+    }
+    assert!(ping_until(&spokes[0], "10.98.1.1", Duration::from_secs(20)).is_some());
+    assert!(ping_until(&spokes[1], "10.98.1.1", Duration::from_secs(20)).is_some());
+    let key0 = nodes[0].public;
+    let before = uapi::client::get(&hub_name).expect("status");
+    let third = |s: &uapi::DeviceSnapshot| {
+        s.peers
+            .iter()
+            .find(|p| p.public_key == key0)
+            .cloned()
+            .expect("the third peer")
+    };
+    let third_before = third(&before);
+
+    // Traffic to the third for the whole reload: 40 pings, 5 per second.
+    let mut cmd = spokes[0].command("ping");
+    cmd.args(["-c", "40", "-i", "0.2", "-W", "2", "10.98.1.1"])
+        .stdout(std::process::Stdio::piped());
+    let pinger = cmd.spawn().expect("ping");
+    std::thread::sleep(Duration::from_secs(2));
+
+    // Reload: spoke 1 out, spoke 2 in.
+    write_config(&dir, &hub_name, &hub_config(&[0, 2]));
+    commands::reload(&hub_name).expect("reload");
+    let key1 = nodes[1].public;
+    let key2 = nodes[2].public;
+    let after = wait_for(&hub_name, Duration::from_secs(10), |s| {
+        s.peers.iter().any(|p| p.public_key == key2)
+            && !s.peers.iter().any(|p| p.public_key == key1)
+    });
+    assert!(after.peers.iter().any(|p| p.public_key == key2), "added");
+    assert!(!after.peers.iter().any(|p| p.public_key == key1), "removed");
+    // Routes followed: spoke 2's address routed, spoke 1's gone.
+    let routes = hub
+        .ip(&["route", "show", "dev", &hub_name])
+        .expect("routes")
+        .stdout;
+    assert!(routes.contains("10.98.1.4"), "{routes}");
+    assert!(!routes.contains("10.98.1.3"), "{routes}");
+    // The new peer works, the removed one does not.
+    assert!(ping_until(&spokes[2], "10.98.1.1", Duration::from_secs(20)).is_some());
+    assert!(ping_until(&hub, "10.98.1.3", Duration::from_secs(2)).is_none());
+
+    let out = pinger.wait_with_output().expect("ping ended");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("40 packets transmitted, 40 received"),
+        "the third's pings never stopped: {text}"
+    );
+    let third_after = third(&uapi::client::get(&hub_name).expect("status"));
+    assert_eq!(
+        third_after.handshakes, third_before.handshakes,
+        "no new handshake"
+    );
+    assert_eq!(third_after.last_handshake, third_before.last_handshake);
+    for mut p in procs {
+        assert!(p.stop(Duration::from_secs(10)));
+    }
+}
+
+#[test]
+fn roaming_peer_is_followed_to_its_new_address() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(3, Mode::Classic, &["10.98.0.2/32"]);
+    let mut a = start(&p.ns[0], &p.paths[0], &p.names[0]);
+    let mut b = start(&p.ns[1], &p.paths[1], &p.names[1]);
+    assert!(ping_until(&p.ns[1], "10.98.0.1", Duration::from_secs(20)).is_some());
+    let snap = uapi::client::get(&p.names[0]).expect("status");
+    assert_eq!(
+        snap.peers[0].endpoint.map(|e| e.ip()),
+        Some(ip("10.240.3.2"))
+    );
+    // B moves to another address on the same link (old one first:
+    // deleting a primary address also deletes its secondaries).
+    p.ns[1]
+        .ip(&["address", "del", "10.240.3.2/24", "dev", &p.veth.1])
+        .expect("old address gone");
+    p.ns[1]
+        .ip(&["address", "add", "10.240.3.3/24", "dev", &p.veth.1])
+        .expect("new address");
+    assert!(
+        ping_until(&p.ns[1], "10.98.0.1", Duration::from_secs(30)).is_some(),
+        "B reaches A from its new address"
+    );
+    let snap = wait_for(&p.names[0], Duration::from_secs(5), |s| {
+        s.peers[0].endpoint.map(|e| e.ip()) == Some(ip("10.240.3.3"))
+    });
+    assert_eq!(
+        snap.peers[0].endpoint.map(|e| e.ip()),
+        Some(ip("10.240.3.3")),
+        "A shows B's new endpoint"
+    );
+    let text = commands::status(Some(&p.names[0]), false).expect("status");
+    assert!(text.contains("endpoint: 10.240.3.3:51820"), "{text}");
+    // And A can reach B there too.
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(10)).is_some());
+    assert!(a.stop(Duration::from_secs(10)) && b.stop(Duration::from_secs(10)));
+}
+
+#[test]
+fn down_leaves_nothing_and_a_second_up_is_refused() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    // A default route on A exercises the policy rules too.
+    let p = pair(4, Mode::PqOnly, &["0.0.0.0/0"]);
+    let rules_before = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    let mut a = start(&p.ns[0], &p.paths[0], &p.names[0]);
+    let mut b = start(&p.ns[1], &p.paths[1], &p.names[1]);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(20)).is_some());
+    let rules_up = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    assert!(rules_up.contains("51820"), "{rules_up}");
+
+    // A second `up` of the running interface: refused, nothing disturbed.
+    let config = Config::load(&p.paths[0]).expect("config").config;
+    let err = commands::up_loaded(
+        &p.names[0],
+        &p.paths[0],
+        &p.paths[0].to_string_lossy(),
+        &config,
+        true,
+    )
+    .expect_err("already up");
+    assert!(matches!(err, DaemonError::AlreadyRunning { .. }), "{err}");
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("is already up"), "{err}");
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(5)).is_some());
+
+    // `down` (SIGTERM to the PID in the PID file) and check every trace.
+    commands::down(&p.names[0]).expect("down");
+    assert!(a.has_exited() || a.stop(Duration::from_secs(5)));
+    let name = &p.names[0];
+    assert!(
+        p.ns[0].ip(&["link", "show", name]).is_err(),
+        "interface gone"
+    );
+    let routes = p.ns[0]
+        .ip(&["route", "show", "table", "all"])
+        .expect("routes")
+        .stdout;
+    assert!(!routes.contains(name.as_str()), "{routes}");
+    let rules_after = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    assert_eq!(rules_after, rules_before, "policy rules removed");
+    assert!(!pidfile::path_in(Path::new(pidfile::PID_DIR), name).exists());
+    assert!(!Path::new(&format!("/var/run/wireguard/{name}.sock")).exists());
+    assert!(uapi::client::get(name).is_err());
+    let err = commands::down(name).expect_err("not up any more");
+    assert!(matches!(err, DaemonError::NotRunning(_)), "{err}");
+    assert!(b.stop(Duration::from_secs(10)));
+}
