@@ -145,9 +145,12 @@ impl DropCounters {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PeerStats {
-    /// Transport payload bytes received (after decryption, with padding).
+    /// Bytes of every datagram from this peer that authenticated: transport
+    /// messages whole (header, padding, tag; keepalives too) and handshake
+    /// messages. This is what WireGuard implementations count, so `wg show`
+    /// agrees across them.
     pub rx_bytes: u64,
-    /// Transport payload bytes sent (before padding).
+    /// Bytes of every datagram sent to this peer, counted the same way.
     pub tx_bytes: u64,
     /// Transport messages authenticated (keepalives included).
     pub rx_packets: u64,

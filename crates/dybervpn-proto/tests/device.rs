@@ -138,3 +138,38 @@ fn pq_only_needs_mldsa_keys_on_both_sides() {
         Err(dybervpn_proto::ConfigError::MissingMlDsaKey { .. })
     ));
 }
+
+/// Peer byte counters count whole datagrams, handshake messages and
+/// keepalives included, as WireGuard implementations do (so `wg show`
+/// agrees whichever side runs DyberVPN).
+#[test]
+fn byte_counters_count_whole_datagrams_as_wireguard_does() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);
+    let t = now(10);
+    let Out::Net(_, init) = p.a.send(t, &ip_packet(100, 7)) else {
+        panic!("expected an initiation")
+    };
+    let Out::Net(_, response) = p.b.recv(t, p.a.addr, &init).expect("b answers") else {
+        panic!("expected a response")
+    };
+    let Out::Net(_, data) = p.a.recv(t, p.b.addr, &response).expect("a confirms") else {
+        panic!("expected the queued packet")
+    };
+    assert_eq!(data.len(), 16 + 112 + 16, "100 bytes padded to 112");
+    assert!(matches!(p.b.recv(t, p.a.addr, &data), Ok(Out::Tun(..))));
+
+    // Ten seconds after receiving data with nothing to send, b sends a
+    // keepalive: 32 bytes that carry no payload but still count.
+    let keepalives = p.b.tick(now(21));
+    assert_eq!(keepalives.iter().map(Vec::len).collect::<Vec<_>>(), [32]);
+    assert_eq!(
+        p.a.recv(now(21), p.b.addr, &keepalives[0])
+            .expect("a receives"),
+        Out::Nothing
+    );
+
+    let a = p.a.device.peer_stats(p.a.peer).expect("stats");
+    let b = p.b.device.peer_stats(p.b.peer).expect("stats");
+    assert_eq!((a.tx_bytes, a.rx_bytes), (1332 + 144, 1180 + 32));
+    assert_eq!((b.tx_bytes, b.rx_bytes), (1180 + 32, 1332 + 144));
+}

@@ -354,12 +354,11 @@ fn persistent_keepalives_with_wireguard_go() {
 }
 
 /// `wg show transfer` counts whole transport messages, keepalives
-/// included, in the kernel module and wireguard-go; DyberVPN counts
-/// decrypted payload bytes, so a peer that only sends keepalives looks
-/// silent (monitoring that watches received bytes thinks the tunnel is
-/// dead).
+/// included, in the kernel module and wireguard-go, and DyberVPN must agree:
+/// when it counted decrypted payload bytes only, a peer that sent nothing
+/// but keepalives looked silent (monitoring that watches received bytes
+/// thought the tunnel was dead).
 #[test]
-#[ignore = "known bug: the core's PeerStats count payload bytes, not transport messages (keepalives add 0)"]
 fn received_bytes_count_keepalives_as_wireguard_does() {
     let Some((_lab, dv, other, start, now)) = keepalive_run("iK", true) else {
         return;

@@ -67,7 +67,7 @@ impl Device {
             p.timers.authenticated_packet_sent(now.mono);
             p.timers.authenticated_packet_traversed(now.mono);
             p.stats.tx_packets += 1;
-            p.stats.tx_bytes += packet.len() as u64;
+            p.stats.tx_bytes += n as u64;
             if session.should_rekey(now.mono) {
                 p.handshake_due = true;
             }
@@ -133,11 +133,11 @@ impl Device {
         let packet = peer.queue.pop_front();
         let n = self.seal(now, &session, packet.as_deref().unwrap_or(&[]), out)?;
         peer.queue_ready = !peer.queue.is_empty();
-        if let Some(p) = &packet {
+        if packet.is_some() {
             peer.timers.data_sent(now.mono);
-            peer.stats.tx_bytes += p.len() as u64;
         }
         peer.stats.tx_packets += 1;
+        peer.stats.tx_bytes += n as u64;
         peer.timers.authenticated_packet_sent(now.mono);
         peer.timers.authenticated_packet_traversed(now.mono);
         // As after any data packet: a keepalive can be what ages the session
@@ -177,7 +177,7 @@ impl Device {
         session
             .decrypt(now.mono, header.counter, plain, tag)
             .map_err(session_error)?;
-        self.after_receive(now, src, id, &session, plain_len)?;
+        self.after_receive(now, src, id, &session, plain_len, datagram.len())?;
         if plain_len == 0 {
             return Ok(Action::None); // a keepalive
         }
@@ -199,6 +199,7 @@ impl Device {
         id: PeerId,
         session: &Arc<Session>,
         plain_len: usize,
+        datagram_len: usize,
     ) -> Result<(), ProtoError> {
         let peer = self.peer(id).ok_or(ProtoError::UnknownIndex)?;
         let mut p = lock(&peer);
@@ -214,7 +215,7 @@ impl Device {
             p.timers.data_received(now.mono);
         }
         p.stats.rx_packets += 1;
-        p.stats.rx_bytes += plain_len as u64;
+        p.stats.rx_bytes += datagram_len as u64;
         let is_current = p
             .keys
             .current()

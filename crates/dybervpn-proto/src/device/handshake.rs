@@ -122,6 +122,8 @@ impl Device {
         peer.cookie.add_macs(b, now.mono, msg_out);
         self.install_session(&mut peer, now, keys);
         peer.endpoint = Some(src);
+        peer.stats.rx_bytes += datagram.len() as u64;
+        peer.stats.tx_bytes += n as u64;
         peer.timers.authenticated_packet_received(now.mono);
         peer.timers.authenticated_packet_sent(now.mono);
         peer.timers.authenticated_packet_traversed(now.mono);
@@ -162,6 +164,7 @@ impl Device {
         peer.pending = None;
         self.install_session(&mut peer, now, keys);
         peer.endpoint = Some(src);
+        peer.stats.rx_bytes += datagram.len() as u64;
         peer.timers.handshake_completed(now.mono);
         peer.timers.authenticated_packet_received(now.mono);
         peer.timers.authenticated_packet_traversed(now.mono);
@@ -254,6 +257,7 @@ impl Device {
         };
         peer.cookie.add_macs(b, now.mono, &mut out[..n]);
         peer.pending = Some(state);
+        peer.stats.tx_bytes += n as u64;
         let mut r = [0u8; 2];
         b.fill_random(&mut r).map_err(ProtoError::Crypto)?;
         let jitter_ms =

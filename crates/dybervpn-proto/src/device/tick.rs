@@ -68,6 +68,7 @@ impl Device {
                         if let Some(s) = session {
                             let n = self.seal_keepalive(now, &s, out)?;
                             p.stats.tx_packets += 1;
+                            p.stats.tx_bytes += n as u64;
                             p.timers.authenticated_packet_sent(now.mono);
                             p.timers.authenticated_packet_traversed(now.mono);
                             if s.should_rekey(now.mono) {
