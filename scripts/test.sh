@@ -36,7 +36,25 @@ install_system_deps() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# boringtun-cli, the second userspace WireGuard the interop tests talk to,
+# comes from crates.io; it is built once into a cache directory.
+install_boringtun() {
+    if [[ -n ${DYBERVPN_BORINGTUN:-} ]] || command -v boringtun-cli >/dev/null; then
+        return
+    fi
+    if [[ $(id -u) -ne 0 ]]; then
+        return # the interop tests need root anyway, and say so
+    fi
+    local root=${DYBERVPN_TOOLS:-/opt/dybervpn-tools}
+    if [[ ! -x $root/bin/boringtun-cli ]]; then
+        step "building boringtun-cli 0.7.1 from crates.io (for the interop tests)"
+        CARGO_TARGET_DIR=$root/target cargo install boringtun-cli --version 0.7.1 --locked --root "$root" --quiet
+    fi
+    export DYBERVPN_BORINGTUN=$root/bin/boringtun-cli
+}
+
 install_system_deps
+install_boringtun
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -49,6 +67,10 @@ cargo test --workspace --locked
 
 fuzz_seconds=${DYBERVPN_FUZZ_SECONDS:-20}
 if [[ -x fuzz/run-short.sh && $fuzz_seconds -gt 0 ]]; then
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        step "installing cargo-fuzz"
+        cargo install cargo-fuzz --locked --quiet
+    fi
     step "fuzzing every target for ${fuzz_seconds}s"
     fuzz/run-short.sh "$fuzz_seconds"
 fi
