@@ -2,6 +2,7 @@
 //! that no one but its owner can read it.
 
 use std::fs;
+use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
@@ -20,8 +21,8 @@ pub(crate) fn read(
     field: &str,
 ) -> Option<X25519SecretKey> {
     let path = ctx.base_dir().join(path_text);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => Zeroizing::new(t),
+    let text = match read_bounded(&path) {
+        Ok(t) => t,
         Err(e) => {
             ctx.report(
                 span,
@@ -43,6 +44,25 @@ pub(crate) fn read(
             None
         }
     }
+}
+
+/// A key file holds 44 base64 characters and perhaps a newline. Reading
+/// stops after this many bytes, so a path like `/dev/zero` is refused
+/// instead of exhausting memory.
+const MAX_KEY_FILE_LEN: u64 = 4096;
+
+fn read_bounded(path: &Path) -> std::io::Result<Zeroizing<String>> {
+    let mut text = Zeroizing::new(String::new());
+    fs::File::open(path)?
+        .take(MAX_KEY_FILE_LEN + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_KEY_FILE_LEN {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("longer than {MAX_KEY_FILE_LEN} bytes; a key file holds one base64 key"),
+        ));
+    }
+    Ok(text)
 }
 
 /// The permission bits of `path` if group or others may read it.

@@ -338,6 +338,20 @@ fn private_key_file_is_read_relative_to_the_config_and_checked() {
     );
 }
 
+/// A key file is read with a bound, so pointing `private_key_file` at an
+/// endless file is an error, not a hang that eats all memory.
+#[test]
+fn private_key_file_reading_is_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("wg0.toml");
+    std::fs::write(&cfg, "[interface]\nprivate_key_file = \"/dev/zero\"\n").expect("write");
+    let e = Config::load(&cfg).expect_err("refused").to_string();
+    assert!(
+        e.contains("interface.private_key_file: cannot read: /dev/zero: longer than 4096 bytes"),
+        "{e}"
+    );
+}
+
 #[test]
 fn missing_config_file_is_one_clear_error() {
     let e = Config::load(Path::new("/nonexistent/wg9.toml")).expect_err("refused");
