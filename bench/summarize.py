@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Summarises bench/throughput.sh runs: medians, CPU per Gbit, ratios of
+each DyberVPN mode to each comparison, a JSON summary and an SVG plot.
+
+    summarize.py RESULT_DIR                 reads runs.csv and machine.txt
+    summarize.py --parse-iperf TICKS HZ     (internal) iperf3 -J on stdin ->
+                                            "gbps retransmits cpu_seconds"
+
+Standard library only, so the benchmark needs nothing beyond python3.
+"""
+import csv
+import json
+import statistics
+import sys
+from collections import OrderedDict
+
+COMPARISONS = ["wireguard-go", "boringtun"]
+TESTS = ["single", "P4", "reverse"]
+TEST_LABEL = {"single": "TCP, 1 stream", "P4": "TCP, -P 4", "reverse": "TCP, -R"}
+
+
+def parse_iperf(ticks, hz):
+    try:
+        d = json.loads(sys.stdin.read())
+        end = d["end"]
+        bps = float(end["sum_received"]["bits_per_second"])
+        rt = int(end.get("sum_sent", {}).get("retransmits", 0))
+    except Exception:
+        bps, rt = 0.0, 0
+    print(f"{bps / 1e9:.3f} {rt} {int(ticks) / int(hz):.2f}")
+
+
+def load(out):
+    runs = OrderedDict()
+    with open(f"{out}/runs.csv") as f:
+        for r in csv.DictReader(f):
+            runs.setdefault((r["impl"], r["test"]), []).append(r)
+    machine = {}
+    try:
+        with open(f"{out}/machine.txt") as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("=")
+                machine[k] = v
+    except OSError:
+        pass
+    return runs, machine
+
+
+def summarise(runs):
+    rows = OrderedDict()
+    for (impl, test), rs in runs.items():
+        gbps = [float(r["gbps"]) for r in rs]
+        per_gbit = []
+        for r in rs:
+            g = float(r["gbps"]) * float(r["duration_s"])
+            cpu = float(r["daemon_cpu_s"])
+            if g > 0 and impl != "veth":
+                per_gbit.append(cpu / g)
+        rows[(impl, test)] = {
+            "impl": impl,
+            "test": test,
+            "runs": len(rs),
+            "gbps_median": statistics.median(gbps),
+            "gbps_min": min(gbps),
+            "gbps_max": max(gbps),
+            "gbps_all": gbps,
+            "cpu_s_per_gbit_median": statistics.median(per_gbit) if per_gbit else None,
+            "retransmits_median": statistics.median(int(r["retransmits"]) for r in rs),
+        }
+    ratios = []
+    for (impl, test), row in rows.items():
+        if not impl.startswith("dybervpn"):
+            continue
+        for comp in COMPARISONS:
+            other = rows.get((comp, test))
+            if other and other["gbps_median"] > 0:
+                ratios.append(
+                    {
+                        "impl": impl,
+                        "test": test,
+                        "versus": comp,
+                        "ratio": row["gbps_median"] / other["gbps_median"],
+                    }
+                )
+    return rows, ratios
+
+
+def fmt(x, nd=2):
+    return "—" if x is None else f"{x:.{nd}f}"
+
+
+def table(rows, ratios):
+    lines = [
+        "| implementation | test | Gbit/s (median) | min–max | daemon CPU-s per Gbit | "
+        + " | ".join(f"× {c}" for c in COMPARISONS)
+        + " |",
+        "|---|---|---:|---:|---:|" + "---:|" * len(COMPARISONS),
+    ]
+    for (impl, test), r in rows.items():
+        cells = []
+        for comp in COMPARISONS:
+            m = [x for x in ratios if x["impl"] == impl and x["test"] == test and x["versus"] == comp]
+            cells.append(f"{m[0]['ratio']:.2f}" if m else "")
+        lines.append(
+            f"| {impl} | {TEST_LABEL.get(test, test)} | {r['gbps_median']:.2f} | "
+            f"{r['gbps_min']:.2f}–{r['gbps_max']:.2f} | {fmt(r['cpu_s_per_gbit_median'], 3)} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def svg(rows, machine):
+    """Grouped horizontal bars: one group per test, one bar per implementation."""
+    impls = []
+    for impl, _ in rows:
+        if impl not in impls:
+            impls.append(impl)
+    colours = ["#888888", "#1f77b4", "#2ca02c", "#17becf", "#d62728", "#ff7f0e", "#9467bd", "#8c564b"]
+    colour = {impl: colours[i % len(colours)] for i, impl in enumerate(impls)}
+    tests = [t for t in TESTS if any(k[1] == t for k in rows)]
+    bar_h, gap, left, width = 16, 14, 150, 520
+    vmax = max((r["gbps_max"] for r in rows.values()), default=1.0) or 1.0
+    y = 60
+    parts = []
+    for t in tests:
+        parts.append(f'<text x="10" y="{y + 12}" font-weight="bold">{TEST_LABEL[t]}</text>')
+        y += 20
+        for impl in impls:
+            r = rows.get((impl, t))
+            if not r:
+                continue
+            w = r["gbps_median"] / vmax * width
+            lo = r["gbps_min"] / vmax * width
+            hi = r["gbps_max"] / vmax * width
+            parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{impl}</text>')
+            parts.append(
+                f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour[impl]}"/>'
+            )
+            parts.append(
+                f'<line x1="{left + lo:.1f}" x2="{left + hi:.1f}" y1="{y + bar_h / 2}" '
+                f'y2="{y + bar_h / 2}" stroke="black"/>'
+            )
+            parts.append(
+                f'<text x="{left + w + 6:.1f}" y="{y + 12}">{r["gbps_median"]:.2f}</text>'
+            )
+            y += bar_h + 4
+        y += gap
+    height = y + 30
+    title = "iperf3 TCP through the tunnel, Gbit/s (median; line: min–max)"
+    sub = (
+        f"{machine.get('cpu', '?')}, {machine.get('cpus', '?')} vCPU, Linux {machine.get('kernel', '?')}, "
+        f"{machine.get('date', '?')}, {machine.get('repeats', '?')}×{machine.get('duration', '?')} s"
+    )
+    ticks = []
+    for i in range(6):
+        v = vmax * i / 5
+        x = left + width * i / 5
+        ticks.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="50" y2="{y}" stroke="#ddd"/>')
+        ticks.append(f'<text x="{x:.1f}" y="{y + 16}" text-anchor="middle">{v:.1f}</text>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" '
+        f'font-family="sans-serif" font-size="12">\n'
+        f'<rect width="100%" height="100%" fill="white"/>\n'
+        f'<text x="10" y="20" font-size="14" font-weight="bold">{title}</text>\n'
+        f'<text x="10" y="38" fill="#444">{sub}</text>\n'
+        + "\n".join(ticks)
+        + "\n"
+        + "\n".join(parts)
+        + "\n</svg>\n"
+    )
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--parse-iperf":
+        parse_iperf(sys.argv[2], sys.argv[3])
+        return
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    out = sys.argv[1]
+    runs, machine = load(out)
+    rows, ratios = summarise(runs)
+    with open(f"{out}/summary.json", "w") as f:
+        json.dump({"machine": machine, "results": list(rows.values()), "ratios": ratios}, f, indent=1)
+    with open(f"{out}/throughput.svg", "w") as f:
+        f.write(svg(rows, machine))
+    text = table(rows, ratios)
+    with open(f"{out}/table.md", "w") as f:
+        f.write(text + "\n")
+    print()
+    for k in ("date", "cpu", "cpus", "kernel", "loadavg_start", "loadavg_end"):
+        print(f"{k}: {machine.get(k, '?')}")
+    print()
+    print(text)
+    print(f"\nwritten: {out}/runs.csv, summary.json, table.md, throughput.svg")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# Throughput of DyberVPN against the userspace WireGuards, side by side.
+#
+# Run as root:   bench/throughput.sh            (defaults: 10 s, 3 repeats)
+#                DURATION=5 REPEATS=5 bench/throughput.sh
+#
+# What it does, in one run:
+#   1. builds the release binary (cargo, honouring CARGO_TARGET_DIR);
+#   2. installs the comparison peers if missing: wireguard-go, wireguard-tools
+#      and iperf3 from Debian (apt-get), boringtun-cli from crates.io
+#      (cargo install --locked, into $TOOLS_DIR, default /work/tools or
+#      ~/.local/dybervpn-bench);
+#   3. creates two network namespaces joined by a veth pair (underlay
+#      10.99.0.1/24 - 10.99.0.2/24, MTU 1500) and, for each implementation in
+#      turn, a tunnel between them (10.100.0.1 - 10.100.0.2, MTU 1420);
+#   4. runs iperf3 TCP from namespace A to B (single stream; -P 4 and -R for
+#      the implementations in $EXTRA_IMPLS), DURATION seconds, REPEATS times,
+#      round-robin over the implementations so slow drift in background load
+#      hits all of them alike;
+#   5. accounts the CPU time of both tunnel daemons (utime+stime from
+#      /proc/<pid>/stat, all threads) over each iperf3 run;
+#   6. writes $OUT/runs.csv (every run), $OUT/summary.json (medians, ratios),
+#      $OUT/throughput.svg (a plot) and prints the table (bench/summarize.py).
+#
+# Everything it creates (namespaces, daemons, iperf3, temporary files) is
+# removed on exit, on failure and on Ctrl-C. Every wait is bounded.
+#
+# Environment:
+#   DURATION     seconds per iperf3 run                      (10)
+#   REPEATS      runs per implementation and test            (3)
+#   IMPLS        implementations, in order
+#                (veth dybervpn-classic dybervpn-hybrid dybervpn-pq-only wireguard-go boringtun)
+#   EXTRA_IMPLS  those also measured with -P 4 and -R
+#                (veth dybervpn-hybrid wireguard-go boringtun)
+#   OUT          result directory                            (bench/results)
+#   TOOLS_DIR    where boringtun-cli is installed            (see above)
+#   NO_BUILD=1   use the existing release binary
+#   DYBERVPN     path to the dybervpn binary (implies NO_BUILD)
+set -euo pipefail
+umask 077
+
+DURATION=${DURATION:-10}
+REPEATS=${REPEATS:-3}
+IMPLS=${IMPLS:-"veth dybervpn-classic dybervpn-hybrid dybervpn-pq-only wireguard-go boringtun"}
+EXTRA_IMPLS=${EXTRA_IMPLS:-"veth dybervpn-hybrid wireguard-go boringtun"}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$ROOT/bench/results}
+MTU=1420
+
+die() { echo "throughput.sh: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+
+[[ $(id -u) -eq 0 ]] || die "run as root (network namespaces, TUN devices)"
+[[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "DURATION must be a positive integer"
+[[ $REPEATS =~ ^[0-9]+$ && $REPEATS -ge 1 ]] || die "REPEATS must be a positive integer"
+
+# --- cleanup -----------------------------------------------------------------
+SUFFIX=$$
+NS_A=dvbench-a-$SUFFIX
+NS_B=dvbench-b-$SUFFIX
+WORK=$(mktemp -d /tmp/dybervpn-bench.XXXXXX)
+PIDS=()           # every background process we start
+SERVER_PID=""
+
+kill_pids() {
+    local pid
+    for pid in "$@"; do
+        [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
+    done
+    # Bounded wait, then force.
+    local i
+    for i in $(seq 1 30); do
+        local alive=0
+        for pid in "$@"; do
+            [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && alive=1
+        done
+        [[ $alive -eq 0 ]] && return 0
+        sleep 0.1
+    done
+    for pid in "$@"; do
+        [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
+    done
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    kill_pids "${PIDS[@]}" $SERVER_PID
+    ip netns del "$NS_A" 2>/dev/null || true
+    ip netns del "$NS_B" 2>/dev/null || true
+    local n
+    for n in dvbb wggo wgbt; do
+        rm -f "/var/run/wireguard/${n}a$SUFFIX.sock" "/var/run/wireguard/${n}b$SUFFIX.sock" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+# --- build and install -------------------------------------------------------
+if [[ -n ${DYBERVPN:-} ]]; then
+    NO_BUILD=1
+else
+    TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+    DYBERVPN=$TARGET_DIR/release/dybervpn
+fi
+if [[ -z ${NO_BUILD:-} ]]; then
+    log "building the release binary"
+    (cd "$ROOT" && cargo build --release -p dybervpn-cli --bin dybervpn >&2)
+fi
+[[ -x $DYBERVPN ]] || die "no binary at $DYBERVPN"
+
+need_apt=()
+command -v iperf3 >/dev/null || need_apt+=(iperf3)
+command -v wg >/dev/null || need_apt+=(wireguard-tools)
+command -v python3 >/dev/null || need_apt+=(python3)
+if [[ " $IMPLS " == *" wireguard-go "* ]] && ! command -v wireguard-go >/dev/null; then
+    need_apt+=(wireguard-go)
+fi
+if ((${#need_apt[@]})); then
+    log "installing ${need_apt[*]} (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >&2 ||
+        { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >&2; }
+fi
+
+BORINGTUN=""
+if [[ " $IMPLS " == *" boringtun "* ]]; then
+    if [[ -z ${TOOLS_DIR:-} ]]; then
+        if [[ -d /work/tools ]]; then TOOLS_DIR=/work/tools; else TOOLS_DIR=$HOME/.local/dybervpn-bench; fi
+    fi
+    BORINGTUN=$(command -v boringtun-cli || true)
+    [[ -z $BORINGTUN && -x $TOOLS_DIR/bin/boringtun-cli ]] && BORINGTUN=$TOOLS_DIR/bin/boringtun-cli
+    if [[ -z $BORINGTUN ]]; then
+        log "installing boringtun-cli 0.7.1 into $TOOLS_DIR (cargo install)"
+        cargo install boringtun-cli --version 0.7.1 --locked --root "$TOOLS_DIR" >&2
+        BORINGTUN=$TOOLS_DIR/bin/boringtun-cli
+    fi
+fi
+
+# --- the namespaces ----------------------------------------------------------
+log "namespaces $NS_A and $NS_B over a veth pair"
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip link add vb0 netns "$NS_A" type veth peer name vb1 netns "$NS_B"
+ip -n "$NS_A" addr add 10.99.0.1/24 dev vb0
+ip -n "$NS_B" addr add 10.99.0.2/24 dev vb1
+for ns in "$NS_A" "$NS_B"; do
+    ip -n "$ns" link set lo up
+done
+ip -n "$NS_A" link set vb0 up
+ip -n "$NS_B" link set vb1 up
+inA() { ip netns exec "$NS_A" "$@"; }
+inB() { ip netns exec "$NS_B" "$@"; }
+
+ip netns exec "$NS_B" iperf3 -s -p 5201 >"$WORK/iperf3-server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 50); do
+    inA bash -c 'exec 3<>/dev/tcp/10.99.0.2/5201' 2>/dev/null && break
+    sleep 0.1
+done
+
+# CPU ticks (utime+stime, all threads) of a process; 0 if gone.
+cpu_ticks() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    # after "pid (comm) ": state is field 1, utime field 12, stime field 13
+    awk '{sub(/^.*\) /, ""); print $12 + $13}' <<<"$stat"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# --- tunnels -----------------------------------------------------------------
+DAEMONS=()   # pids of the current tunnel's daemons
+TUN_PEER=10.100.0.2
+
+start_dybervpn() {
+    local mode=$1 d=$WORK/dvb
+    mkdir -p "$d"
+    "$DYBERVPN" genkey --mode "$mode" >"$d/a.key"
+    "$DYBERVPN" genkey --mode "$mode" >"$d/b.key"
+    "$DYBERVPN" pubkey <"$d/a.key" >"$d/a.pub"
+    "$DYBERVPN" pubkey <"$d/b.key" >"$d/b.pub"
+    {
+        cat "$d/a.key"
+        printf 'listen_port = 51820\naddress = ["10.100.0.1/24"]\nmtu = %s\n\n[[peer]]\n' "$MTU"
+        cat "$d/b.pub"
+        printf 'endpoint = "10.99.0.2:51820"\nallowed_ips = ["10.100.0.2/32"]\n'
+    } >"$d/dvbba$SUFFIX.toml"
+    {
+        cat "$d/b.key"
+        printf 'listen_port = 51820\naddress = ["10.100.0.2/24"]\nmtu = %s\n\n[[peer]]\n' "$MTU"
+        cat "$d/a.pub"
+        printf 'endpoint = "10.99.0.1:51820"\nallowed_ips = ["10.100.0.1/32"]\n'
+    } >"$d/dvbbb$SUFFIX.toml"
+    ip netns exec "$NS_A" "$DYBERVPN" up "$d/dvbba$SUFFIX.toml" --foreground >"$WORK/dvb-a.log" 2>&1 &
+    DAEMONS+=($!); PIDS+=($!)
+    ip netns exec "$NS_B" "$DYBERVPN" up "$d/dvbbb$SUFFIX.toml" --foreground >"$WORK/dvb-b.log" 2>&1 &
+    DAEMONS+=($!); PIDS+=($!)
+    wait_link "$NS_A" "dvbba$SUFFIX" && wait_link "$NS_B" "dvbbb$SUFFIX"
+}
+
+# wg-style configuration of an interface created by a userspace WireGuard.
+wg_configure() {
+    local ns=$1 ifname=$2 key=$3 peer_pub=$4 addr=$5 peer_addr=$6 peer_tun=$7
+    ip netns exec "$ns" wg set "$ifname" private-key "$key" listen-port 51820 \
+        peer "$peer_pub" endpoint "$peer_addr:51820" allowed-ips "$peer_tun/32"
+    ip -n "$ns" addr add "$addr/24" dev "$ifname"
+    ip -n "$ns" link set "$ifname" mtu "$MTU" up
+}
+
+start_userspace_wg() {
+    local impl=$1 d=$WORK/wg
+    mkdir -p "$d"
+    wg genkey >"$d/a.key"; wg pubkey <"$d/a.key" >"$d/a.pub"
+    wg genkey >"$d/b.key"; wg pubkey <"$d/b.key" >"$d/b.pub"
+    local ia=${2}a$SUFFIX ib=${2}b$SUFFIX
+    if [[ $impl == wireguard-go ]]; then
+        ip netns exec "$NS_A" env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$ia" >"$WORK/wg-a.log" 2>&1 &
+        DAEMONS+=($!); PIDS+=($!)
+        ip netns exec "$NS_B" env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$ib" >"$WORK/wg-b.log" 2>&1 &
+        DAEMONS+=($!); PIDS+=($!)
+    else
+        ip netns exec "$NS_A" "$BORINGTUN" --foreground --disable-drop-privileges "$ia" >"$WORK/wg-a.log" 2>&1 &
+        DAEMONS+=($!); PIDS+=($!)
+        ip netns exec "$NS_B" "$BORINGTUN" --foreground --disable-drop-privileges "$ib" >"$WORK/wg-b.log" 2>&1 &
+        DAEMONS+=($!); PIDS+=($!)
+    fi
+    wait_sock "$ia" && wait_sock "$ib" || return 1
+    wg_configure "$NS_A" "$ia" "$d/a.key" "$(cat "$d/b.pub")" 10.100.0.1 10.99.0.2 10.100.0.2
+    wg_configure "$NS_B" "$ib" "$d/b.key" "$(cat "$d/a.pub")" 10.100.0.2 10.99.0.1 10.100.0.1
+}
+
+wait_link() {
+    local i
+    for i in $(seq 1 100); do
+        ip -n "$1" link show "$2" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "interface $2 did not appear" >&2
+    return 1
+}
+
+wait_sock() {
+    local i
+    for i in $(seq 1 100); do
+        [[ -S /var/run/wireguard/$1.sock ]] && return 0
+        sleep 0.1
+    done
+    echo "userspace API socket of $1 did not appear" >&2
+    return 1
+}
+
+# Bounded: the first ping through the tunnel (the handshake) within 20 s.
+wait_tunnel() {
+    local i
+    for i in $(seq 1 20); do
+        inA ping -c 1 -W 1 "$TUN_PEER" >/dev/null 2>&1 && return 0
+    done
+    return 1
+}
+
+start_impl() {
+    DAEMONS=()
+    case $1 in
+    veth) TUN_PEER=10.99.0.2; return 0 ;;
+    dybervpn-*) TUN_PEER=10.100.0.2; start_dybervpn "${1#dybervpn-}" ;;
+    wireguard-go) TUN_PEER=10.100.0.2; start_userspace_wg "$1" wggo ;;
+    boringtun) TUN_PEER=10.100.0.2; start_userspace_wg "$1" wgbt ;;
+    *) die "unknown implementation $1" ;;
+    esac || return 1
+    wait_tunnel
+}
+
+stop_impl() {
+    ((${#DAEMONS[@]})) || return 0
+    kill_pids "${DAEMONS[@]}"
+    local keep=() p d
+    for p in "${PIDS[@]}"; do
+        for d in "${DAEMONS[@]}"; do [[ $p == "$d" ]] && continue 2; done
+        keep+=("$p")
+    done
+    PIDS=("${keep[@]+"${keep[@]}"}")
+    DAEMONS=()
+    # userspace interfaces vanish with their process; give the kernel a moment
+    local ns
+    for _ in $(seq 1 50); do
+        local left=0
+        for ns in "$NS_A" "$NS_B"; do
+            ip -n "$ns" -o link show | grep -qE ': (dvbb|wggo|wgbt)[ab]' && left=1
+        done
+        [[ $left -eq 0 ]] && break
+        sleep 0.1
+    done
+}
+
+# One iperf3 run: prints "gbps retransmits cpu_seconds".
+run_iperf() {
+    local test=$1 args=()
+    case $test in
+    single) ;;
+    P4) args=(-P 4) ;;
+    reverse) args=(-R) ;;
+    esac
+    local before=0 after=0 p
+    for p in "${DAEMONS[@]+"${DAEMONS[@]}"}"; do before=$((before + $(cpu_ticks "$p"))); done
+    local json
+    json=$(timeout $((DURATION + 30)) ip netns exec "$NS_A" \
+        iperf3 -c "$TUN_PEER" -p 5201 -t "$DURATION" -J "${args[@]+"${args[@]}"}") || true
+    for p in "${DAEMONS[@]+"${DAEMONS[@]}"}"; do after=$((after + $(cpu_ticks "$p"))); done
+    python3 "$ROOT/bench/summarize.py" --parse-iperf "$((after - before))" "$CLK_TCK" <<<"$json"
+}
+
+# --- the runs ----------------------------------------------------------------
+mkdir -p "$OUT"
+CSV=$OUT/runs.csv
+echo "impl,test,repeat,gbps,retransmits,daemon_cpu_s,duration_s" >"$CSV"
+{
+    echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+    echo "cpus=$(nproc)"
+    echo "kernel=$(uname -r)"
+    echo "dybervpn=$("$DYBERVPN" --version 2>/dev/null | head -1)"
+    echo "wireguard_go=$(dpkg-query -W -f '${Version}' wireguard-go 2>/dev/null || echo '?')"
+    echo "boringtun=${BORINGTUN:+$("$BORINGTUN" --version 2>/dev/null | head -1)}"
+    echo "iperf3=$(iperf3 --version | head -1)"
+    echo "duration=$DURATION"
+    echo "repeats=$REPEATS"
+    echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/machine.txt"
+
+for rep in $(seq 1 "$REPEATS"); do
+    for impl in $IMPLS; do
+        tests="single"
+        [[ " $EXTRA_IMPLS " == *" $impl "* ]] && tests="single P4 reverse"
+        log "repeat $rep/$REPEATS: $impl ($tests)"
+        if ! start_impl "$impl"; then
+            echo "  $impl: tunnel did not come up; logs:" >&2
+            tail -n 5 "$WORK"/*.log >&2 || true
+            stop_impl
+            for t in $tests; do echo "$impl,$t,$rep,0,0,0,$DURATION" >>"$CSV"; done
+            continue
+        fi
+        for t in $tests; do
+            read -r gbps rt cpu < <(run_iperf "$t")
+            echo "  $impl $t: $gbps Gbit/s, $rt retransmits, daemons ${cpu} CPU-s" >&2
+            echo "$impl,$t,$rep,$gbps,$rt,$cpu,$DURATION" >>"$CSV"
+        done
+        stop_impl
+    done
+done
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
+
+python3 "$ROOT/bench/summarize.py" "$OUT"
