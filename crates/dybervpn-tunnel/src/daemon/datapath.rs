@@ -2,6 +2,13 @@
 //! address family reads UDP and decrypts, one drives the timers. Each owns
 //! its buffers for its whole life, so no packet allocates.
 //!
+//! Both directions work in batches so the per-packet system calls and
+//! trips through the kernel's stacks disappear (see `docs/performance.md`):
+//! a TUN read with offload brings a whole TCP segment train (up to 64 KB),
+//! whose encrypted datagrams leave in `UDP_SEGMENT` runs; a UDP read with
+//! `UDP_GRO` brings up to 64 datagrams, whose decrypted packets are
+//! coalesced back into large TCP segments for one TUN write.
+//!
 //! * TUN → [`Device::encapsulate`] → UDP. The destination address picks
 //!   the peer (allowed-IPs longest match); no match: dropped and counted.
 //! * UDP → [`Device::decapsulate`] → TUN (after checking the inner source
@@ -20,6 +27,8 @@ use std::time::Duration;
 use dybervpn_proto::{Action, Device};
 
 use super::Shared;
+use crate::os::gso;
+use crate::os::tun::{TunReadBatch, TunWriteBatch};
 use crate::packet;
 
 /// Largest datagram or packet handled.
@@ -75,13 +84,7 @@ fn perform(shared: &Shared, action: Action<'_>) {
             send(shared, to, datagram);
         }
         Action::DeliverToTunnel { peer, packet } => {
-            let allowed = packet::source(packet).is_some_and(|src| {
-                shared
-                    .table
-                    .read()
-                    .is_ok_and(|t| t.source_allowed(peer, src))
-            });
-            if !allowed {
+            if !source_allowed(shared, peer, packet) {
                 bump(&shared.counters.bad_source);
             } else if shared.tun.send(packet).is_err() {
                 bump(&shared.counters.tun_write_errors);
@@ -91,73 +94,243 @@ fn perform(shared: &Shared, action: Action<'_>) {
     }
 }
 
-/// Reads the TUN device until stopped.
-pub(super) fn tun_reader(shared: &Shared) {
-    let mut buf = vec![0u8; MAX_PACKET];
-    let mut out = vec![0u8; OUT_BUF];
-    while !shared.stopping() {
-        let n = match shared.tun.recv(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(_) => {
-                // The device is gone: nothing more to read.
-                return;
-            }
-        };
-        let Some(packet) = buf.get(..n) else { continue };
-        let Some(dst) = packet::destination(packet) else {
-            bump(&shared.counters.not_ip);
-            continue;
-        };
-        let peer = shared.table.read().ok().and_then(|t| t.route(dst));
-        let Some(peer) = peer else {
-            bump(&shared.counters.no_route);
-            continue;
-        };
-        match shared
-            .device
-            .encapsulate(shared.clock.now(), peer, packet, &mut out)
-        {
-            Ok(action) => perform(shared, action),
-            Err(_) => bump(&shared.counters.encapsulate_failed),
+/// Encrypted datagrams waiting to be sent: runs of equal-sized datagrams
+/// to one endpoint laid end to end in one buffer, each run leaving in one
+/// `UDP_SEGMENT` send (the kernel's limit: [`gso::MAX_SEGMENTS`] datagrams,
+/// [`gso::MAX_GSO_BYTES`] bytes; only the last datagram may be shorter).
+struct UdpTx {
+    buf: Vec<u8>,
+    /// Where the next datagram is written.
+    pos: usize,
+    /// Start of the current run.
+    run_start: usize,
+    run_to: Option<SocketAddr>,
+    segment: usize,
+    count: usize,
+    /// A datagram shorter than `segment` ended the run.
+    closed: bool,
+    /// Cleared for good when the kernel refuses a segmented send.
+    gso: bool,
+}
+
+impl UdpTx {
+    fn new() -> Self {
+        Self {
+            buf: vec![0u8; gso::MAX_GSO_BYTES + OUT_BUF],
+            pos: 0,
+            run_start: 0,
+            run_to: None,
+            segment: 0,
+            count: 0,
+            closed: false,
+            gso: true,
         }
+    }
+
+    /// Room for the next datagram (at least [`OUT_BUF`] bytes).
+    fn slot(&mut self, shared: &Shared) -> &mut [u8] {
+        if self.pos >= gso::MAX_GSO_BYTES {
+            self.flush(shared);
+        }
+        let pos = self.pos;
+        &mut self.buf[pos..]
+    }
+
+    /// Adds the `len`-byte datagram just written at the slot to the run.
+    fn commit(&mut self, shared: &Shared, to: SocketAddr, len: usize) {
+        if self.count > 0
+            && (self.run_to != Some(to)
+                || len > self.segment
+                || self.closed
+                || self.count >= gso::MAX_SEGMENTS
+                || self.pos + len - self.run_start > gso::MAX_GSO_BYTES)
+        {
+            self.send_run(shared);
+        }
+        if self.count == 0 {
+            self.run_to = Some(to);
+            self.segment = len;
+            self.closed = false;
+        } else if len < self.segment {
+            self.closed = true;
+        }
+        self.pos += len;
+        self.count += 1;
+    }
+
+    fn send_run(&mut self, shared: &Shared) {
+        let (start, end) = (self.run_start, self.pos);
+        self.run_start = end;
+        let count = std::mem::take(&mut self.count);
+        let (Some(to), Some(run)) = (self.run_to, self.buf.get(start..end)) else {
+            return;
+        };
+        let Some(socket) = shared.udp.for_destination(&to) else {
+            shared
+                .counters
+                .udp_send_errors
+                .fetch_add(count as u64, Ordering::Relaxed);
+            return;
+        };
+        if self.gso && count > 1 {
+            match gso::send_segments(socket, run, self.segment, to) {
+                Ok(_) => return,
+                // A full socket buffer: the run is lost, as a datagram would be.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    shared
+                        .counters
+                        .udp_send_errors
+                        .fetch_add(count as u64, Ordering::Relaxed);
+                    return;
+                }
+                // No GSO on this kernel or route: datagrams from now on.
+                Err(_) => self.gso = false,
+            }
+        }
+        for d in run.chunks(self.segment.max(1)) {
+            if socket.send_to(d, to).is_err() {
+                bump(&shared.counters.udp_send_errors);
+            }
+        }
+    }
+
+    fn flush(&mut self, shared: &Shared) {
+        if self.count > 0 {
+            self.send_run(shared);
+        }
+        self.pos = 0;
+        self.run_start = 0;
     }
 }
 
-/// Reads one UDP socket until stopped.
+/// Whether a TUN read error means the device is gone (as opposed to one
+/// malformed offloaded packet).
+fn device_gone(e: &io::Error) -> bool {
+    e.raw_os_error().is_some()
+        && !matches!(
+            e.kind(),
+            io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+        )
+}
+
+/// Reads the TUN device until stopped: a batch of packets (with offload,
+/// one TCP segment train split to the MTU), each encrypted into the
+/// send buffer, then sent in runs.
+pub(super) fn tun_reader(shared: &Shared) {
+    let mtu = shared.tun.mtu().unwrap_or(1420);
+    let mut batch = TunReadBatch::new(mtu);
+    let mut tx = UdpTx::new();
+    while !shared.stopping() {
+        let n = match shared.tun.recv_batch(&mut batch) {
+            Ok(n) => n,
+            Err(e) if device_gone(&e) => return,
+            Err(_) => continue,
+        };
+        let now = shared.clock.now();
+        for i in 0..n {
+            let packet = batch.packet(i);
+            let Some(dst) = packet::destination(packet) else {
+                bump(&shared.counters.not_ip);
+                continue;
+            };
+            let peer = shared.table.read().ok().and_then(|t| t.route(dst));
+            let Some(peer) = peer else {
+                bump(&shared.counters.no_route);
+                continue;
+            };
+            let slot = tx.slot(shared);
+            let slot_start = slot.as_ptr();
+            match shared.device.encapsulate(now, peer, packet, slot) {
+                Ok(Action::SendToNetwork { to, datagram, .. })
+                    if datagram.first() == Some(&4)
+                        && std::ptr::eq(datagram.as_ptr(), slot_start) =>
+                {
+                    let len = datagram.len();
+                    tx.commit(shared, to, len);
+                }
+                Ok(action) => perform(shared, action),
+                Err(_) => bump(&shared.counters.encapsulate_failed),
+            }
+        }
+        tx.flush(shared);
+    }
+}
+
+/// Reads one UDP socket until stopped. With `UDP_GRO` one read brings a
+/// train of datagrams from one source; transport messages are decrypted
+/// into the TUN write batch, which coalesces TCP segments before writing.
 pub(super) fn udp_reader(shared: &Shared, socket: &UdpSocket) {
     let mut buf = vec![0u8; MAX_PACKET];
     let mut out = vec![0u8; OUT_BUF];
+    let mut rx = TunWriteBatch::new();
+    let _ = gso::enable_gro(socket);
     while !shared.stopping() {
-        let received = socket.recv_from(&mut buf);
+        let received = gso::recv_segments(socket, &mut buf);
         if shared.stopping() {
             return;
         }
         let now = shared.clock.now();
         shared.events.udp_turn(now.mono);
-        let (n, src) = match received {
+        let (n, src, segment) = match received {
             Ok(r) => r,
             // ICMP-induced errors (ECONNREFUSED), EINTR and the like: go on.
             Err(_) => continue,
         };
-        let Some(datagram) = buf.get(..n) else {
+        let Some(train) = buf.get(..n) else {
             continue;
         };
-        let is_transport = datagram.first() == Some(&4);
-        // Refusals are counted by the core.
-        let result = shared.device.decapsulate(now, src, datagram, &mut out);
-        if !is_transport {
+        for datagram in train.chunks(segment.max(1)) {
+            if datagram.first() == Some(&4) {
+                if rx.is_full() {
+                    flush_tun(shared, &mut rx);
+                }
+                let Some(slot) = rx.slot(datagram.len()) else {
+                    continue;
+                };
+                let slot_start = slot.as_ptr();
+                // Refusals are counted by the core.
+                match shared.device.decapsulate(now, src, datagram, slot) {
+                    Ok(Action::DeliverToTunnel { peer, packet })
+                        if std::ptr::eq(packet.as_ptr(), slot_start) =>
+                    {
+                        if source_allowed(shared, peer, packet) {
+                            let len = packet.len();
+                            rx.commit(len);
+                        } else {
+                            bump(&shared.counters.bad_source);
+                        }
+                    }
+                    Ok(action) => perform(shared, action),
+                    Err(_) => {}
+                }
+                continue;
+            }
+            // Handshake messages: rare, through the plain path.
+            let result = shared.device.decapsulate(now, src, datagram, &mut out);
             shared
                 .events
                 .received(shared, datagram, src, &result, now.mono);
-        }
-        if let Ok(action) = result {
-            perform(shared, action);
-        }
-        if !is_transport {
+            if let Ok(action) = result {
+                perform(shared, action);
+            }
             shared.wake_timers();
         }
+        flush_tun(shared, &mut rx);
+    }
+}
+
+fn source_allowed(shared: &Shared, peer: dybervpn_proto::PeerId, packet: &[u8]) -> bool {
+    packet::source(packet).is_some_and(|src| {
+        shared
+            .table
+            .read()
+            .is_ok_and(|t| t.source_allowed(peer, src))
+    })
+}
+
+fn flush_tun(shared: &Shared, rx: &mut TunWriteBatch) {
+    if !rx.is_empty() && shared.tun.send_batch(rx).is_err() {
+        bump(&shared.counters.tun_write_errors);
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod command;
 mod error;
+pub mod gso;
 pub mod netconf;
 pub mod tun;
 pub mod udp;

@@ -8,11 +8,14 @@
 //! eventfd polled together with the TUN descriptor), which is how the
 //! daemon shuts its reader thread down without a timeout loop.
 //!
-//! Left open for the performance work: `tun-rs` also offers multi-queue
-//! (`IFF_MULTI_QUEUE`, one descriptor per reader thread) and offload
-//! (`IFF_VNET_HDR` with GSO/GRO through `recv_multiple`/`send_multiple`).
-//! [`TunOptions`] carries those switches so enabling them later does not
-//! change this type's callers.
+//! Offload (on by default): the device is opened with `IFF_VNET_HDR` and
+//! TSO/checksum offload, so the kernel hands over TCP segments of up to
+//! 64 KB in one read. [`Tun::recv_batch`] splits them into MTU-sized
+//! packets ([`TunReadBatch`]); [`Tun::send_batch`] coalesces decrypted
+//! TCP segments back into large ones before writing ([`TunWriteBatch`]),
+//! so each side's TCP stack sees few, large packets (`tun-rs`'s GSO/GRO
+//! helpers, a port of wireguard-go's). [`Tun::recv`]/[`Tun::send`] move
+//! single packets either way (tests and the rare path).
 #![forbid(unsafe_code)]
 
 use std::io;
@@ -29,6 +32,9 @@ pub struct TunOptions {
     pub mtu: u16,
     /// `IFF_MULTI_QUEUE`: allow several queues (see [`Tun::clone_queue`]).
     pub multi_queue: bool,
+    /// `IFF_VNET_HDR` with TSO/GRO (falls back to plain packets if the
+    /// kernel refuses).
+    pub offload: bool,
 }
 
 impl TunOptions {
@@ -39,6 +45,7 @@ impl TunOptions {
             name: name.to_owned(),
             mtu,
             multi_queue: false,
+            offload: true,
         }
     }
 }
@@ -46,13 +53,141 @@ impl TunOptions {
 #[cfg(target_os = "linux")]
 mod imp {
     use super::*;
-    use tun_rs::{DeviceBuilder, InterruptEvent, SyncDevice};
+    use std::io::{IoSlice, IoSliceMut};
+    use tun_rs::{
+        DeviceBuilder, GROTable, InterruptEvent, SyncDevice, VirtioNetHdr, IDEAL_BATCH_SIZE,
+        VIRTIO_NET_HDR_LEN,
+    };
+
+    /// virtio-net header values (`linux/virtio_net.h`).
+    const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
+    const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+
+    /// Fills in a checksum the kernel left partial (`CHECKSUM_PARTIAL`):
+    /// the field holds the pseudo-header sum; the rest is summed from
+    /// `start` and the complement stored at `start + offset`.
+    fn complete_checksum(p: &mut [u8], start: u16, offset: u16) {
+        let start = usize::from(start);
+        let at = start + usize::from(offset);
+        let Some(field) = p.get_mut(at..at + 2) else {
+            return;
+        };
+        let initial = u16::from_be_bytes([field[0], field[1]]);
+        field.fill(0);
+        let Some(covered) = p.get(start..) else {
+            return;
+        };
+        let sum = !tun_rs::checksum(covered, u64::from(initial));
+        if let Some(field) = p.get_mut(at..at + 2) {
+            field.copy_from_slice(&sum.to_be_bytes());
+        }
+    }
+
+    /// Largest packet (or offloaded segment train) one read returns.
+    const MAX_READ: usize = 65_535;
 
     /// An open TUN device.
     pub struct Tun {
         pub(super) dev: SyncDevice,
         pub(super) name: String,
         pub(super) stop: Arc<InterruptEvent>,
+        offload: bool,
+    }
+
+    /// Buffers for [`Tun::recv_batch`], allocated once per reader thread.
+    pub struct TunReadBatch {
+        original: Vec<u8>,
+        bufs: Vec<Vec<u8>>,
+        sizes: Vec<usize>,
+    }
+
+    impl TunReadBatch {
+        /// Buffers for packets of up to `mtu` bytes (a single packet may be
+        /// up to 64 KB).
+        #[must_use]
+        pub fn new(mtu: u16) -> Self {
+            let mut bufs = vec![vec![0u8; usize::from(mtu).max(1500) + 128]; IDEAL_BATCH_SIZE];
+            if let Some(first) = bufs.first_mut() {
+                first.resize(MAX_READ, 0);
+            }
+            Self {
+                original: vec![0u8; VIRTIO_NET_HDR_LEN + MAX_READ],
+                bufs,
+                sizes: vec![0; IDEAL_BATCH_SIZE],
+            }
+        }
+
+        /// Packet `i` of the last batch (empty past its end).
+        #[must_use]
+        pub fn packet(&self, i: usize) -> &[u8] {
+            match (self.bufs.get(i), self.sizes.get(i)) {
+                (Some(b), Some(&n)) => b.get(..n).unwrap_or(&[]),
+                _ => &[],
+            }
+        }
+    }
+
+    /// Decrypted packets waiting to be written to the device, each behind
+    /// room for a virtio header; coalesced by [`Tun::send_batch`].
+    pub struct TunWriteBatch {
+        bufs: Vec<Vec<u8>>,
+        count: usize,
+        gro: GROTable,
+    }
+
+    impl Default for TunWriteBatch {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl TunWriteBatch {
+        /// Room for [`IDEAL_BATCH_SIZE`] packets; each buffer can grow to
+        /// a coalesced 64 KB segment without reallocating.
+        #[must_use]
+        pub fn new() -> Self {
+            Self {
+                bufs: (0..IDEAL_BATCH_SIZE)
+                    .map(|_| Vec::with_capacity(VIRTIO_NET_HDR_LEN + MAX_READ + 1024))
+                    .collect(),
+                count: 0,
+                gro: GROTable::new(),
+            }
+        }
+
+        /// Whether no more packets fit before a [`Tun::send_batch`].
+        #[must_use]
+        pub fn is_full(&self) -> bool {
+            self.count >= self.bufs.len()
+        }
+
+        /// Packets waiting.
+        #[must_use]
+        pub fn len(&self) -> usize {
+            self.count
+        }
+
+        /// Whether nothing waits.
+        #[must_use]
+        pub fn is_empty(&self) -> bool {
+            self.count == 0
+        }
+
+        /// A buffer of `len` bytes for the next packet (`None` when full);
+        /// [`Self::commit`] keeps what was written at its start.
+        pub fn slot(&mut self, len: usize) -> Option<&mut [u8]> {
+            let buf = self.bufs.get_mut(self.count)?;
+            buf.resize(VIRTIO_NET_HDR_LEN + len, 0);
+            buf.get_mut(VIRTIO_NET_HDR_LEN..)
+        }
+
+        /// Keeps the first `len` bytes of the last slot as a packet.
+        pub fn commit(&mut self, len: usize) {
+            if let Some(buf) = self.bufs.get_mut(self.count) {
+                buf.truncate(VIRTIO_NET_HDR_LEN + len);
+                self.count += 1;
+            }
+        }
     }
 
     /// Wakes every reader blocked in [`Tun::recv`]; they return
@@ -81,6 +216,7 @@ mod imp {
                 .name(&opts.name)
                 .mtu(opts.mtu)
                 .multi_queue(opts.multi_queue)
+                .offload(opts.offload)
                 .enable(true)
                 .build_sync()
                 .map_err(|e| OsError::io(context(), e))?;
@@ -90,10 +226,12 @@ mod imp {
                 .map_err(|e| OsError::io(context(), e))?;
             let stop = InterruptEvent::new().map_err(|e| OsError::io(context(), e))?;
             let name = dev.name().unwrap_or_else(|_| opts.name.clone());
+            let offload = dev.tcp_gso();
             Ok(Self {
                 dev,
                 name,
                 stop: Arc::new(stop),
+                offload,
             })
         }
 
@@ -103,16 +241,84 @@ mod imp {
             &self.name
         }
 
+        /// Whether the device runs with offload (virtio headers, TSO/GRO).
+        #[must_use]
+        pub fn offload(&self) -> bool {
+            self.offload
+        }
+
         /// Reads one IP packet into `buf`, blocking until one arrives or
-        /// the stopper fires (then `ErrorKind::Interrupted`).
+        /// the stopper fires (then `ErrorKind::Interrupted`). With offload,
+        /// a segment train (TSO) is refused with `InvalidData`: the data
+        /// path reads with [`Self::recv_batch`].
         pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-            self.dev.recv_intr(buf, &self.stop)
+            if !self.offload {
+                return self.dev.recv_intr(buf, &self.stop);
+            }
+            let mut hdr = [0u8; VIRTIO_NET_HDR_LEN];
+            let n = self.dev.recv_vectored_intr(
+                &mut [IoSliceMut::new(&mut hdr), IoSliceMut::new(buf)],
+                &self.stop,
+            )?;
+            let h = VirtioNetHdr::decode(&hdr)?;
+            if h.gso_type != VIRTIO_NET_HDR_GSO_NONE {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a segment train: read it with recv_batch",
+                ));
+            }
+            let n = n.saturating_sub(VIRTIO_NET_HDR_LEN);
+            if h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
+                if let Some(p) = buf.get_mut(..n) {
+                    complete_checksum(p, h.csum_start, h.csum_offset);
+                }
+            }
+            Ok(n)
         }
 
         /// Writes one IP packet. A full queue is reported, not waited for
         /// (the packet is dropped, as a kernel interface would).
         pub fn send(&self, packet: &[u8]) -> io::Result<usize> {
-            self.dev.send(packet)
+            if !self.offload {
+                return self.dev.send(packet);
+            }
+            let hdr = [0u8; VIRTIO_NET_HDR_LEN]; // GSO_NONE, checksum complete
+            let n = self
+                .dev
+                .send_vectored(&[IoSlice::new(&hdr), IoSlice::new(packet)])?;
+            Ok(n.saturating_sub(VIRTIO_NET_HDR_LEN))
+        }
+
+        /// Reads a batch: one packet, or with offload a segment train split
+        /// into MTU-sized packets ([`TunReadBatch::packet`]). Blocks like
+        /// [`Self::recv`]; returns the number of packets.
+        pub fn recv_batch(&self, b: &mut TunReadBatch) -> io::Result<usize> {
+            if !self.offload {
+                let Some(first) = b.bufs.first_mut() else {
+                    return Ok(0);
+                };
+                let n = self.dev.recv_intr(first, &self.stop)?;
+                if let Some(s) = b.sizes.first_mut() {
+                    *s = n;
+                }
+                return Ok(1);
+            }
+            self.dev
+                .recv_multiple_intr(&mut b.original, &mut b.bufs, &mut b.sizes, 0, &self.stop)
+        }
+
+        /// Writes the waiting packets, TCP segments of one flow coalesced
+        /// into large ones when offload is on, and empties the batch.
+        pub fn send_batch(&self, b: &mut TunWriteBatch) -> io::Result<usize> {
+            let count = b.count;
+            b.count = 0;
+            let Some(bufs) = b.bufs.get_mut(..count) else {
+                return Ok(0);
+            };
+            if bufs.is_empty() {
+                return Ok(0);
+            }
+            self.dev.send_multiple(&mut b.gro, bufs, VIRTIO_NET_HDR_LEN)
         }
 
         /// A handle that wakes blocked readers.
@@ -134,6 +340,7 @@ mod imp {
                 dev,
                 name: self.name.clone(),
                 stop: Arc::clone(&self.stop),
+                offload: self.offload,
             })
         }
 
@@ -159,6 +366,55 @@ mod imp {
     #[derive(Clone)]
     pub struct TunStopper(pub(super) Arc<()>);
 
+    /// Read buffers (unsupported on this system).
+    pub struct TunReadBatch;
+
+    impl TunReadBatch {
+        /// Nothing to allocate here.
+        #[must_use]
+        pub fn new(_mtu: u16) -> Self {
+            Self
+        }
+        /// Always empty.
+        #[must_use]
+        pub fn packet(&self, _i: usize) -> &[u8] {
+            &[]
+        }
+    }
+
+    /// Write buffers (unsupported on this system).
+    #[derive(Default)]
+    pub struct TunWriteBatch;
+
+    impl TunWriteBatch {
+        /// Nothing to allocate here.
+        #[must_use]
+        pub fn new() -> Self {
+            Self
+        }
+        /// Always full.
+        #[must_use]
+        pub fn is_full(&self) -> bool {
+            true
+        }
+        /// Always empty.
+        #[must_use]
+        pub fn len(&self) -> usize {
+            0
+        }
+        /// Always empty.
+        #[must_use]
+        pub fn is_empty(&self) -> bool {
+            true
+        }
+        /// No room.
+        pub fn slot(&mut self, _len: usize) -> Option<&mut [u8]> {
+            None
+        }
+        /// Nothing to keep.
+        pub fn commit(&mut self, _len: usize) {}
+    }
+
     impl TunStopper {
         /// Does nothing here.
         pub fn stop(&self) {}
@@ -182,6 +438,19 @@ mod imp {
         pub fn send(&self, _packet: &[u8]) -> io::Result<usize> {
             Err(io::ErrorKind::Unsupported.into())
         }
+        /// No offload.
+        #[must_use]
+        pub fn offload(&self) -> bool {
+            false
+        }
+        /// Unsupported.
+        pub fn recv_batch(&self, _b: &mut TunReadBatch) -> io::Result<usize> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        /// Unsupported.
+        pub fn send_batch(&self, _b: &mut TunWriteBatch) -> io::Result<usize> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
         /// A do-nothing stopper.
         #[must_use]
         pub fn stopper(&self) -> TunStopper {
@@ -198,11 +467,23 @@ mod imp {
     }
 }
 
-pub use imp::{Tun, TunStopper};
+pub use imp::{Tun, TunReadBatch, TunStopper, TunWriteBatch};
 
 impl std::fmt::Debug for Tun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tun").field("name", &self.name).finish()
+    }
+}
+
+impl std::fmt::Debug for TunReadBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TunReadBatch")
+    }
+}
+
+impl std::fmt::Debug for TunWriteBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TunWriteBatch")
     }
 }
 
