@@ -2,15 +2,22 @@
 //! machine.
 //!
 //! Each row is a [`Case`]: a name, the bytes one operation processes (for
-//! throughput rows) and a closure doing one operation. To add a row (the
-//! handshakes, say), push another case in [`cases`].
+//! throughput rows), an untimed preparation and a closure doing one
+//! operation. The crypto rows come from [`cases`]; the full-handshake rows
+//! (one per mode: two [`Device`]s in memory, both sides on this core —
+//! create the initiation, consume it and create the response, consume the
+//! response and send the first queued packet) from [`handshake_cases`].
 
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use dybervpn_crypto::{
-    backend, AeadKey, BackendKind, CryptoBackend, CryptoError, MlDsaSeed, AEAD_TAG_LEN,
-};
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use dybervpn_crypto::{backend, AeadKey, BackendKind, CryptoBackend, MlDsaSeed, AEAD_TAG_LEN};
+use dybervpn_proto::{Action, Device, Mode, Now, PeerConfig, PeerId};
 use serde_json::json;
 
 use crate::error::{CliError, Result};
@@ -19,10 +26,13 @@ use crate::error::{CliError, Result};
 const PACKET_LEN: usize = 1420;
 /// Untimed runs before measuring each case.
 const WARMUP: usize = 10;
+/// Most timed runs of a full handshake (each also needs two fresh devices).
+const HANDSHAKE_MAX_ITERATIONS: u32 = 300;
 
 /// Measure the cryptographic operations of the protocol: ML-KEM-768
-/// keygen/encaps/decaps, ML-DSA-65 sign/verify, X25519, and
-/// ChaCha20-Poly1305 on 1420-byte packets. Figures are for this machine.
+/// keygen/encaps/decaps, ML-DSA-65 sign/verify, X25519,
+/// ChaCha20-Poly1305 on 1420-byte packets, and a full handshake in each
+/// mode (both sides on one core). Figures are for this machine.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Timed runs per operation.
@@ -41,7 +51,28 @@ struct Case<'a> {
     op: &'static str,
     /// Bytes processed per run, for a throughput figure.
     bytes: Option<usize>,
-    run: Box<dyn FnMut() -> std::result::Result<(), CryptoError> + 'a>,
+    /// Untimed work before each timed run (fresh devices for a handshake).
+    prepare: Option<Box<dyn FnMut() -> Result<()> + 'a>>,
+    /// Cap on timed runs, for slow cases.
+    max_iterations: Option<u32>,
+    run: Box<dyn FnMut() -> Result<()> + 'a>,
+}
+
+impl<'a> Case<'a> {
+    fn new(
+        op: &'static str,
+        bytes: Option<usize>,
+        run: impl FnMut() -> std::result::Result<(), dybervpn_crypto::CryptoError> + 'a,
+    ) -> Self {
+        let mut run = run;
+        Self {
+            op,
+            bytes,
+            prepare: None,
+            max_iterations: None,
+            run: Box::new(move || run().map_err(CliError::from)),
+        }
+    }
 }
 
 /// The measured figures of one case.
@@ -52,6 +83,7 @@ struct Row {
     mean: Duration,
     median: Duration,
     bytes: Option<usize>,
+    iterations: u32,
 }
 
 impl Row {
@@ -88,65 +120,165 @@ fn cases(b: &dyn CryptoBackend) -> Result<Vec<Case<'_>>> {
     let mut counter = 0u64;
 
     Ok(vec![
-        Case {
-            op: "ML-KEM-768 keygen",
-            bytes: None,
-            run: Box::new(move || b.mlkem_generate().map(drop)),
-        },
-        Case {
-            op: "ML-KEM-768 encaps",
-            bytes: None,
-            run: Box::new(move || b.mlkem_encapsulate(&ek).map(drop)),
-        },
-        Case {
-            op: "ML-KEM-768 decaps",
-            bytes: None,
-            run: Box::new(move || b.mlkem_decapsulate(&dk, &ct).map(drop)),
-        },
-        Case {
-            op: "ML-DSA-65 sign",
-            bytes: None,
-            run: Box::new({
-                let pair = pair.clone();
-                move || b.mldsa_sign(&pair, context, &message).map(drop)
-            }),
-        },
-        Case {
-            op: "ML-DSA-65 verify",
-            bytes: None,
-            run: Box::new(move || b.mldsa_verify(&pair.public, context, &message, &signature)),
-        },
-        Case {
-            op: "X25519 DH",
-            bytes: None,
-            run: Box::new(move || b.x25519(&x_secret, &x_peer).map(drop)),
-        },
-        Case {
-            op: "ChaCha20-Poly1305 seal 1420 B",
-            bytes: Some(PACKET_LEN),
-            run: Box::new(move || {
+        Case::new("ML-KEM-768 keygen", None, move || {
+            b.mlkem_generate().map(drop)
+        }),
+        Case::new("ML-KEM-768 encaps", None, move || {
+            b.mlkem_encapsulate(&ek).map(drop)
+        }),
+        Case::new("ML-KEM-768 decaps", None, move || {
+            b.mlkem_decapsulate(&dk, &ct).map(drop)
+        }),
+        Case::new("ML-DSA-65 sign", None, {
+            let pair = pair.clone();
+            move || b.mldsa_sign(&pair, context, &message).map(drop)
+        }),
+        Case::new("ML-DSA-65 verify", None, move || {
+            b.mldsa_verify(&pair.public, context, &message, &signature)
+        }),
+        Case::new("X25519 DH", None, move || {
+            b.x25519(&x_secret, &x_peer).map(drop)
+        }),
+        Case::new(
+            "ChaCha20-Poly1305 seal 1420 B",
+            Some(PACKET_LEN),
+            move || {
                 counter = counter.wrapping_add(1);
                 cipher.seal(counter, &mut seal_buf).map(drop)
-            }),
-        },
-        Case {
-            op: "ChaCha20-Poly1305 open 1420 B",
-            bytes: Some(PACKET_LEN),
-            run: Box::new(move || {
+            },
+        ),
+        Case::new(
+            "ChaCha20-Poly1305 open 1420 B",
+            Some(PACKET_LEN),
+            move || {
                 open_buf.copy_from_slice(&sealed);
                 open_cipher.open(7, &mut open_buf, &tag)
-            }),
-        },
+            },
+        ),
     ])
 }
 
+const A_ADDR: &str = "192.0.2.1:51820";
+const B_ADDR: &str = "192.0.2.2:51820";
+
+/// Two devices that know each other, `a` initiating to `b`.
+struct Pair {
+    a: Device,
+    b: Device,
+    a_peer: PeerId,
+}
+
+fn pair(be: &Arc<dyn CryptoBackend>, mode: Mode) -> Result<Pair> {
+    let (sa, pa) = be.x25519_generate()?;
+    let (sb, pb) = be.x25519_generate()?;
+    let (ma, mb) = if mode.needs_mldsa() {
+        let mut seed = [0u8; 32];
+        be.fill_random(&mut seed)?;
+        let ma = be.mldsa_from_seed(&MlDsaSeed::from_bytes(seed))?;
+        be.fill_random(&mut seed)?;
+        let mb = be.mldsa_from_seed(&MlDsaSeed::from_bytes(seed))?;
+        (Some(ma), Some(mb))
+    } else {
+        (None, None)
+    };
+    let fail = |e: &dyn std::fmt::Display| CliError::new(format!("handshake setup: {e}"));
+    let mut ca = PeerConfig::new(pb);
+    ca.mldsa_public_key = mb.as_ref().map(|k| k.public.clone());
+    ca.endpoint = Some(B_ADDR.parse().map_err(|e| fail(&e))?);
+    let mut cb = PeerConfig::new(pa);
+    cb.mldsa_public_key = ma.as_ref().map(|k| k.public.clone());
+    let a = Device::new(sa, mode, ma, Arc::clone(be)).map_err(|e| fail(&e))?;
+    let b = Device::new(sb, mode, mb, Arc::clone(be)).map_err(|e| fail(&e))?;
+    let a_peer = a.add_peer(ca).map_err(|e| fail(&e))?;
+    b.add_peer(cb).map_err(|e| fail(&e))?;
+    Ok(Pair { a, b, a_peer })
+}
+
+/// One complete handshake between fresh devices: initiation, response,
+/// and the initiator's first transport message (the queued packet).
+fn handshake(p: &Pair, buf: &mut [u8], buf2: &mut [u8], packet: &[u8]) -> Result<()> {
+    let now = Now {
+        mono: Duration::from_secs(100),
+        unix: Duration::from_secs(1_700_000_000),
+    };
+    let fail = |step: &str| CliError::new(format!("handshake: no {step}"));
+    let a_addr: SocketAddr = A_ADDR.parse().map_err(|_| fail("address"))?;
+    let b_addr: SocketAddr = B_ADDR.parse().map_err(|_| fail("address"))?;
+    let Ok(Action::SendToNetwork { datagram: init, .. }) =
+        p.a.encapsulate(now, p.a_peer, packet, buf)
+    else {
+        return Err(fail("initiation"));
+    };
+    let Ok(Action::SendToNetwork { datagram: resp, .. }) = p.b.decapsulate(now, a_addr, init, buf2)
+    else {
+        return Err(fail("response"));
+    };
+    let Ok(Action::SendToNetwork {
+        datagram: first, ..
+    }) = p.a.decapsulate(now, b_addr, resp, buf)
+    else {
+        return Err(fail("first transport message"));
+    };
+    if first.first() == Some(&4) {
+        Ok(())
+    } else {
+        Err(fail("transport message after the response"))
+    }
+}
+
+/// One full-handshake case per mode; each run gets two fresh devices
+/// (built untimed), so every run is a first handshake.
+fn handshake_cases(b: &Arc<dyn CryptoBackend>) -> Vec<Case<'static>> {
+    Mode::ALL
+        .into_iter()
+        .map(|mode| {
+            let slot: Rc<RefCell<Option<Pair>>> = Rc::new(RefCell::new(None));
+            let (be, prep_slot) = (Arc::clone(b), Rc::clone(&slot));
+            let mut buf = vec![0u8; 8192];
+            let mut buf2 = vec![0u8; 8192];
+            let mut packet = vec![0u8; 64];
+            packet[0] = 0x45;
+            packet[3] = 64;
+            Case {
+                op: match mode {
+                    Mode::Classic => "handshake classic (both sides)",
+                    Mode::Hybrid => "handshake hybrid (both sides)",
+                    Mode::PqOnly => "handshake pq-only (both sides)",
+                },
+                bytes: None,
+                prepare: Some(Box::new(move || {
+                    *prep_slot.borrow_mut() = Some(pair(&be, mode)?);
+                    Ok(())
+                })),
+                max_iterations: Some(HANDSHAKE_MAX_ITERATIONS),
+                run: Box::new(move || {
+                    let p = slot.borrow();
+                    let p = p
+                        .as_ref()
+                        .ok_or_else(|| CliError::new("handshake: no devices"))?;
+                    handshake(p, &mut buf, &mut buf2, &packet)
+                }),
+            }
+        })
+        .collect()
+}
+
 fn measure(backend: &'static str, case: &mut Case<'_>, iterations: u32) -> Result<Row> {
-    let fail = |e: CryptoError| CliError::new(format!("{backend}: {}: {e}", case.op));
+    let iterations = case
+        .max_iterations
+        .map_or(iterations, |m| iterations.min(m));
+    let fail = |e: CliError| CliError::new(format!("{backend}: {}: {e}", case.op));
     for _ in 0..WARMUP {
+        if let Some(prepare) = case.prepare.as_mut() {
+            prepare().map_err(fail)?;
+        }
         (case.run)().map_err(fail)?;
     }
     let mut times = Vec::with_capacity(iterations as usize);
     for _ in 0..iterations {
+        if let Some(prepare) = case.prepare.as_mut() {
+            prepare().map_err(fail)?;
+        }
         let start = Instant::now();
         (case.run)().map_err(fail)?;
         times.push(start.elapsed());
@@ -161,6 +293,7 @@ fn measure(backend: &'static str, case: &mut Case<'_>, iterations: u32) -> Resul
         mean,
         median,
         bytes: case.bytes,
+        iterations,
     })
 }
 
@@ -177,7 +310,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for kind in kinds {
         let b = backend(kind);
         let name = b.name();
-        for mut case in cases(b.as_ref())? {
+        let mut all = cases(b.as_ref())?;
+        all.extend(handshake_cases(&b));
+        for mut case in all {
             let row = measure(name, &mut case, args.iterations)?;
             if !args.json {
                 print_row(&row);
@@ -192,7 +327,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 json!({
                     "backend": r.backend,
                     "operation": r.op,
-                    "iterations": args.iterations,
+                    "iterations": r.iterations,
                     "mean_us": r.mean.as_secs_f64() * 1e6,
                     "median_us": r.median.as_secs_f64() * 1e6,
                     "ops_per_sec": r.ops_per_sec(),
