@@ -9,6 +9,7 @@
 pub mod health;
 pub mod labels;
 pub mod logging;
+pub mod promtool;
 pub mod ratelimit;
 pub mod registry;
 pub mod server;

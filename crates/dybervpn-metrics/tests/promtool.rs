@@ -9,10 +9,10 @@
 //!    `# UNIT`/`# EOF`, the only differences between the formats for the
 //!    metric types used here) passes every lint.
 
-use std::io::{ErrorKind, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
+use dybervpn_metrics::promtool::{check_metrics, to_text_0_0_4};
 use dybervpn_metrics::{DropReason, HandshakeMode, HandshakeResult, Metrics, Role};
 
 fn populated() -> Metrics {
@@ -46,49 +46,7 @@ fn populated() -> Metrics {
 
 /// Runs `promtool check metrics` on `input`; `None` if promtool is absent.
 fn promtool(input: &str) -> Option<Output> {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if e.kind() == ErrorKind::NotFound => return None,
-        Err(e) => panic!("running promtool: {e}"),
-    };
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write to promtool");
-    Some(child.wait_with_output().expect("promtool output"))
-}
-
-/// The 0.0.4 rendering of an OpenMetrics exposition of counters, gauges and
-/// histograms.
-fn to_text_0_0_4(om: &str) -> String {
-    let counters: Vec<&str> = om
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::new();
-    for line in om.lines() {
-        if line.starts_with("# UNIT ") || line == "# EOF" {
-            continue;
-        }
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(&name)
-                .then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        out.push_str(renamed.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    out
+    check_metrics(input).expect("running promtool")
 }
 
 fn describe(o: &Output) -> String {

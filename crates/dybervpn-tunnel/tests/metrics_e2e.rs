@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use common::{ping_until, skip_reason, start, write_config, Node, TempDir};
 use dybervpn_config::Config;
+use dybervpn_metrics::promtool::{check_metrics, to_text_0_0_4};
 use dybervpn_proto::Mode;
 use dybervpn_tunnel::netns::{unique_name, veth_pair, Netns};
 
@@ -50,42 +51,8 @@ fn sample(exposition: &str, prefix: &str) -> f64 {
         .unwrap_or_else(|| panic!("no sample {prefix}\n{exposition}"))
 }
 
-/// OpenMetrics text → Prometheus text 0.0.4 for counters, gauges and
-/// histograms (counter families named with `_total`; no `# UNIT`/`# EOF`).
-fn to_text_0_0_4(om: &str) -> String {
-    let counters: Vec<&str> = om
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::new();
-    for line in om.lines() {
-        if line.starts_with("# UNIT ") || line == "# EOF" {
-            continue;
-        }
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(&name)
-                .then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        out.push_str(renamed.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    out
-}
-
 fn promtool(input: &str) -> Option<std::process::Output> {
-    use std::io::Write;
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .ok()?;
-    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
-    child.wait_with_output().ok()
+    check_metrics(input).expect("running promtool")
 }
 
 #[test]
