@@ -85,6 +85,42 @@ def summarise(runs):
     return rows, ratios
 
 
+def latency(out):
+    """Medians per implementation from latency.csv (absent: empty)."""
+    per = OrderedDict()
+    try:
+        with open(f"{out}/latency.csv") as f:
+            for r in csv.DictReader(f):
+                per.setdefault(r["impl"], []).append(r)
+    except OSError:
+        return []
+    rows = []
+    for impl, rs in per.items():
+        up = [float(r["up_to_first_reply_ms"]) for r in rs if r["up_to_first_reply_ms"]]
+        rtt = [float(r["idle_rtt_ms"]) for r in rs if r["idle_rtt_ms"]]
+        rows.append(
+            {
+                "impl": impl,
+                "up_to_first_reply_ms_median": statistics.median(up) if up else None,
+                "idle_rtt_ms_median": statistics.median(rtt) if rtt else None,
+            }
+        )
+    return rows
+
+
+def latency_table(rows):
+    lines = [
+        "| implementation | up → first ping reply, ms (median) | idle RTT, ms (median) |",
+        "|---|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['impl']} | {fmt(r['up_to_first_reply_ms_median'], 0)} | "
+            f"{fmt(r['idle_rtt_ms_median'], 3)} |"
+        )
+    return "\n".join(lines)
+
+
 def fmt(x, nd=2):
     return "—" if x is None else f"{x:.{nd}f}"
 
@@ -180,11 +216,18 @@ def main():
     out = sys.argv[1]
     runs, machine = load(out)
     rows, ratios = summarise(runs)
+    lat = latency(out)
     with open(f"{out}/summary.json", "w") as f:
-        json.dump({"machine": machine, "results": list(rows.values()), "ratios": ratios}, f, indent=1)
+        json.dump(
+            {"machine": machine, "results": list(rows.values()), "ratios": ratios, "latency": lat},
+            f,
+            indent=1,
+        )
     with open(f"{out}/throughput.svg", "w") as f:
         f.write(svg(rows, machine))
     text = table(rows, ratios)
+    if lat:
+        text += "\n\n" + latency_table(lat)
     with open(f"{out}/table.md", "w") as f:
         f.write(text + "\n")
     print()

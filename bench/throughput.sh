@@ -19,7 +19,11 @@
 #      hits all of them alike;
 #   5. accounts the CPU time of both tunnel daemons (utime+stime from
 #      /proc/<pid>/stat, all threads) over each iperf3 run;
-#   6. writes $OUT/runs.csv (every run), $OUT/summary.json (medians, ratios),
+#   6. measures, per implementation and repeat, the time from starting the
+#      daemons to the first ping reply through the tunnel (the handshake
+#      included; for wireguard-go/boringtun also their `wg set`), and the
+#      idle RTT (20 pings, 50 ms apart) against the bare veth's;
+#   7. writes $OUT/runs.csv (every run), latency.csv, summary.json (medians, ratios),
 #      $OUT/throughput.svg (a plot) and prints the table (bench/summarize.py).
 #
 # Everything it creates (namespaces, daemons, iperf3, temporary files) is
@@ -252,15 +256,21 @@ wait_sock() {
 
 # Bounded: the first ping through the tunnel (the handshake) within 20 s.
 wait_tunnel() {
-    local i
-    for i in $(seq 1 20); do
-        inA ping -c 1 -W 1 "$TUN_PEER" >/dev/null 2>&1 && return 0
+    local deadline=$(($(now_ms) + 20000))
+    while (($(now_ms) < deadline)); do
+        ip netns exec "$NS_A" ping -c 1 -W 1 "$TUN_PEER" >/dev/null 2>&1 && return 0
+        sleep 0.02
     done
     return 1
 }
 
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
 start_impl() {
     DAEMONS=()
+    UP_MS=""
+    local t0
+    t0=$(now_ms)
     case $1 in
     veth) TUN_PEER=10.99.0.2; return 0 ;;
     dybervpn-*) TUN_PEER=10.100.0.2; start_dybervpn "${1#dybervpn-}" ;;
@@ -268,7 +278,14 @@ start_impl() {
     boringtun) TUN_PEER=10.100.0.2; start_userspace_wg "$1" wgbt ;;
     *) die "unknown implementation $1" ;;
     esac || return 1
-    wait_tunnel
+    wait_tunnel || return 1
+    [[ $1 == veth ]] || UP_MS=$(($(now_ms) - t0))
+}
+
+# Idle round-trip time: mean of 20 pings 50 ms apart, in ms.
+idle_rtt() {
+    ip netns exec "$NS_A" ping -q -c 20 -i 0.05 -W 1 "$TUN_PEER" 2>/dev/null |
+        sed -n 's|^rtt [^=]*= [0-9.]*/\([0-9.]*\)/.*|\1|p'
 }
 
 stop_impl() {
@@ -314,6 +331,7 @@ run_iperf() {
 mkdir -p "$OUT"
 CSV=$OUT/runs.csv
 echo "impl,test,repeat,gbps,retransmits,daemon_cpu_s,duration_s" >"$CSV"
+echo "impl,repeat,up_to_first_reply_ms,idle_rtt_ms" >"$OUT/latency.csv"
 {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
@@ -340,6 +358,9 @@ for rep in $(seq 1 "$REPEATS"); do
             for t in $tests; do echo "$impl,$t,$rep,0,0,0,$DURATION" >>"$CSV"; done
             continue
         fi
+        rtt=$(idle_rtt)
+        echo "  $impl: up to first ping reply ${UP_MS:-—} ms, idle RTT ${rtt:-?} ms" >&2
+        echo "$impl,$rep,${UP_MS},${rtt}" >>"$OUT/latency.csv"
         for t in $tests; do
             read -r gbps rt cpu < <(run_iperf "$t")
             echo "  $impl $t: $gbps Gbit/s, $rt retransmits, daemons ${cpu} CPU-s" >&2
