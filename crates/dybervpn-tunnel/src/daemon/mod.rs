@@ -54,6 +54,11 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<dybervpn_metrics::Metrics>,
     /// Addresses, routes and rules; routes change on reload.
     pub(crate) net: Mutex<Option<NetConfig>>,
+    /// Held for the whole of a reconfiguration (peers, then routes) and by
+    /// every snapshot, so `status` and `wg show` never see a change half
+    /// applied (a new peer before its route, say). The data path does not
+    /// take it.
+    pub(crate) reconfig: Mutex<()>,
     stop: AtomicBool,
     timer_thread: OnceLock<Thread>,
 }
@@ -224,6 +229,7 @@ impl Daemon {
             events: Events::default(),
             metrics: Arc::new(dybervpn_metrics::Metrics::new()),
             net: Mutex::new(Some(net)),
+            reconfig: Mutex::new(()),
             stop: AtomicBool::new(false),
             timer_thread: OnceLock::new(),
         });

@@ -27,6 +27,10 @@ use crate::uapi::{ChangeSet, DeviceSnapshot, PeerSnapshot, UapiError, UapiTarget
 pub(super) struct DaemonTarget(pub(super) Arc<Shared>);
 
 pub(super) fn snapshot(shared: &Shared) -> DeviceSnapshot {
+    let _whole = shared
+        .reconfig
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut snap = DeviceSnapshot {
         private_key: Some(shared.private_key.clone()),
         listen_port: shared.udp.port(),
@@ -82,6 +86,11 @@ impl UapiTarget for DaemonTarget {
 
     fn apply(&self, changes: ChangeSet) -> Result<(), UapiError> {
         let shared = &self.0;
+        // Until the routes follow too (see `Shared::reconfig`).
+        let _whole = shared
+            .reconfig
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut table = shared
             .table
             .write()
