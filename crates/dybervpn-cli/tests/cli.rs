@@ -447,10 +447,22 @@ fn benchmark_json_has_every_row() {
     ok(&o);
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let rows = rows.as_array().expect("array");
-    assert_eq!(rows.len(), 8);
+    // 8 primitive rows, a full handshake and the responder's share per mode.
+    assert_eq!(rows.len(), 14);
     for r in rows {
         assert_eq!(r["backend"], "aws-lc");
         assert!(r["mean_us"].as_f64().expect("mean") > 0.0);
     }
     assert!(rows.iter().any(|r| r["gbit_per_sec"].as_f64().is_some()));
+    for mode in ["classic", "hybrid", "pq-only"] {
+        for kind in ["handshake", "responder"] {
+            let name = format!("{kind} {mode} ");
+            assert!(
+                rows.iter().any(|r| r["operation"]
+                    .as_str()
+                    .is_some_and(|o| o.starts_with(&name))),
+                "no {name}row"
+            );
+        }
+    }
 }

@@ -32,7 +32,8 @@ const HANDSHAKE_MAX_ITERATIONS: u32 = 300;
 /// Measure the cryptographic operations of the protocol: ML-KEM-768
 /// keygen/encaps/decaps, ML-DSA-65 sign/verify, X25519,
 /// ChaCha20-Poly1305 on 1420-byte packets, and a full handshake in each
-/// mode (both sides on one core). Figures are for this machine.
+/// mode (both sides on one core) and the responder's share of it (the
+/// handshakes per second one core can answer). Figures are for this machine.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Timed runs per operation.
@@ -263,6 +264,66 @@ fn handshake_cases(b: &Arc<dyn CryptoBackend>) -> Vec<Case<'static>> {
         .collect()
 }
 
+/// Fresh devices and the initiation `a` sent `b`.
+type Prepared = (Pair, Vec<u8>);
+
+/// The responder's share alone, per mode: consume a fresh initiation and
+/// create the response — what bounds the handshakes per second one core
+/// can answer (before the cookie mechanism sheds load). Each run gets
+/// fresh devices and a fresh initiation, built untimed.
+fn responder_cases(b: &Arc<dyn CryptoBackend>) -> Vec<Case<'static>> {
+    Mode::ALL
+        .into_iter()
+        .map(|mode| {
+            // The devices and the initiation, prepared for the next run.
+            let slot: Rc<RefCell<Option<Prepared>>> = Rc::new(RefCell::new(None));
+            let (be, prep_slot) = (Arc::clone(b), Rc::clone(&slot));
+            let mut out = vec![0u8; 8192];
+            let mut prep_buf = vec![0u8; 8192];
+            let mut packet = vec![0u8; 64];
+            packet[0] = 0x45;
+            packet[3] = 64;
+            let now = Now {
+                mono: Duration::from_secs(100),
+                unix: Duration::from_secs(1_700_000_000),
+            };
+            Case {
+                op: match mode {
+                    Mode::Classic => "responder classic (init→resp)",
+                    Mode::Hybrid => "responder hybrid (init→resp)",
+                    Mode::PqOnly => "responder pq-only (init→resp)",
+                },
+                bytes: None,
+                prepare: Some(Box::new(move || {
+                    let p = pair(&be, mode)?;
+                    let Ok(Action::SendToNetwork { datagram, .. }) =
+                        p.a.encapsulate(now, p.a_peer, &packet, &mut prep_buf)
+                    else {
+                        return Err(CliError::new("handshake: no initiation"));
+                    };
+                    let init = datagram.to_vec();
+                    *prep_slot.borrow_mut() = Some((p, init));
+                    Ok(())
+                })),
+                max_iterations: Some(HANDSHAKE_MAX_ITERATIONS),
+                run: Box::new(move || {
+                    let prepared = slot.borrow();
+                    let (p, init) = prepared
+                        .as_ref()
+                        .ok_or_else(|| CliError::new("responder: no devices"))?;
+                    let from: SocketAddr = A_ADDR
+                        .parse()
+                        .map_err(|_| CliError::new("responder: address"))?;
+                    match p.b.decapsulate(now, from, init, &mut out) {
+                        Ok(Action::SendToNetwork { .. }) => Ok(()),
+                        _ => Err(CliError::new("responder: no response")),
+                    }
+                }),
+            }
+        })
+        .collect()
+}
+
 fn measure(backend: &'static str, case: &mut Case<'_>, iterations: u32) -> Result<Row> {
     let iterations = case
         .max_iterations
@@ -312,6 +373,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let name = b.name();
         let mut all = cases(b.as_ref())?;
         all.extend(handshake_cases(&b));
+        all.extend(responder_cases(&b));
         for mut case in all {
             let row = measure(name, &mut case, args.iterations)?;
             if !args.json {
