@@ -15,8 +15,13 @@ import sys
 from collections import OrderedDict
 
 COMPARISONS = ["wireguard-go", "boringtun"]
-TESTS = ["single", "P4", "reverse"]
-TEST_LABEL = {"single": "TCP, 1 stream", "P4": "TCP, -P 4", "reverse": "TCP, -R"}
+TESTS = ["single", "P4", "reverse", "flood"]
+TEST_LABEL = {
+    "single": "TCP, 1 stream",
+    "P4": "TCP, -P 4",
+    "reverse": "TCP, -R",
+    "flood": "TCP, 1 stream, initiation flood",
+}
 
 
 def parse_iperf(ticks, hz):
@@ -83,6 +88,15 @@ def summarise(runs):
                     }
                 )
     return rows, ratios
+
+
+def flood_retained(rows):
+    out = []
+    for (impl, test), r in rows.items():
+        base = rows.get((impl, "single"))
+        if test == "flood" and base and base["gbps_median"] > 0:
+            out.append({"impl": impl, "retained": r["gbps_median"] / base["gbps_median"]})
+    return out
 
 
 def latency(out):
@@ -219,13 +233,24 @@ def main():
     lat = latency(out)
     with open(f"{out}/summary.json", "w") as f:
         json.dump(
-            {"machine": machine, "results": list(rows.values()), "ratios": ratios, "latency": lat},
+            {
+                "machine": machine,
+                "results": list(rows.values()),
+                "ratios": ratios,
+                "latency": lat,
+                "flood_retained": flood_retained(rows),
+            },
             f,
             indent=1,
         )
     with open(f"{out}/throughput.svg", "w") as f:
         f.write(svg(rows, machine))
     text = table(rows, ratios)
+    kept = flood_retained(rows)
+    if kept:
+        text += "\n\nUnder the initiation flood, share of the unloaded single-stream median:\n" + "\n".join(
+            f"- {k['impl']}: {k['retained'] * 100:.0f}%" for k in kept
+        )
     if lat:
         text += "\n\n" + latency_table(lat)
     with open(f"{out}/table.md", "w") as f:

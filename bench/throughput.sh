@@ -14,7 +14,10 @@
 #      10.99.0.1/24 - 10.99.0.2/24, MTU 1500) and, for each implementation in
 #      turn, a tunnel between them (10.100.0.1 - 10.100.0.2, MTU 1420);
 #   4. runs iperf3 TCP from namespace A to B (single stream; -P 4 and -R for
-#      the implementations in $EXTRA_IMPLS), DURATION seconds, REPEATS times,
+#      the implementations in $EXTRA_IMPLS; for those in $FLOOD_IMPLS also a
+#      single stream while bench/flood.py sends B FLOOD_PPS garbage
+#      initiations per second: right type and length, wrong mac1),
+#      DURATION seconds, REPEATS times,
 #      round-robin over the implementations so slow drift in background load
 #      hits all of them alike;
 #   5. accounts the CPU time of both tunnel daemons (utime+stime from
@@ -36,6 +39,9 @@
 #                (veth dybervpn-classic dybervpn-hybrid dybervpn-pq-only wireguard-go boringtun)
 #   EXTRA_IMPLS  those also measured with -P 4 and -R
 #                (veth dybervpn-hybrid wireguard-go boringtun)
+#   FLOOD_IMPLS  those also measured under a flood of garbage initiations
+#                (dybervpn-hybrid wireguard-go boringtun; "none" for none)
+#   FLOOD_PPS    the flood's rate, datagrams per second      (20000)
 #   OUT          result directory                            (bench/results)
 #   TOOLS_DIR    where boringtun-cli is installed            (see above)
 #   NO_BUILD=1   use the existing release binary
@@ -47,6 +53,8 @@ DURATION=${DURATION:-10}
 REPEATS=${REPEATS:-3}
 IMPLS=${IMPLS:-"veth dybervpn-classic dybervpn-hybrid dybervpn-pq-only wireguard-go boringtun"}
 EXTRA_IMPLS=${EXTRA_IMPLS:-"veth dybervpn-hybrid wireguard-go boringtun"}
+FLOOD_IMPLS=${FLOOD_IMPLS:-"dybervpn-hybrid wireguard-go boringtun"}
+FLOOD_PPS=${FLOOD_PPS:-20000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/bench/results}
 MTU=1420
@@ -313,10 +321,25 @@ stop_impl() {
 # One iperf3 run: prints "gbps retransmits cpu_seconds".
 run_iperf() {
     local test=$1 args=()
+    local flood_pid=""
     case $test in
     single) ;;
     P4) args=(-P 4) ;;
     reverse) args=(-R) ;;
+    flood)
+        # The mode's initiation: type 5 (1332 B) hybrid, 7 (4641 B) pq-only,
+        # 1 (148 B) classic and the WireGuards.
+        local mtype=1 mlen=148
+        case $CURRENT_IMPL in
+        dybervpn-hybrid) mtype=5 mlen=1332 ;;
+        dybervpn-pq-only) mtype=7 mlen=4641 ;;
+        esac
+        ip netns exec "$NS_A" python3 "$ROOT/bench/flood.py" 10.99.0.2 51820 \
+            "$mtype" "$mlen" "$FLOOD_PPS" >/dev/null 2>&1 &
+        flood_pid=$!
+        PIDS+=("$flood_pid")
+        sleep 1
+        ;;
     esac
     local before=0 after=0 p
     for p in "${DAEMONS[@]+"${DAEMONS[@]}"}"; do before=$((before + $(cpu_ticks "$p"))); done
@@ -324,6 +347,10 @@ run_iperf() {
     json=$(timeout $((DURATION + 30)) ip netns exec "$NS_A" \
         iperf3 -c "$TUN_PEER" -p 5201 -t "$DURATION" -J "${args[@]+"${args[@]}"}") || true
     for p in "${DAEMONS[@]+"${DAEMONS[@]}"}"; do after=$((after + $(cpu_ticks "$p"))); done
+    if [[ -n $flood_pid ]]; then
+        kill_pids "$flood_pid"
+        unset 'PIDS[${#PIDS[@]}-1]'
+    fi
     python3 "$ROOT/bench/summarize.py" --parse-iperf "$((after - before))" "$CLK_TCK" <<<"$json"
 }
 
@@ -350,6 +377,8 @@ for rep in $(seq 1 "$REPEATS"); do
     for impl in $IMPLS; do
         tests="single"
         [[ " $EXTRA_IMPLS " == *" $impl "* ]] && tests="single P4 reverse"
+        [[ " $FLOOD_IMPLS " == *" $impl "* ]] && tests="$tests flood"
+        CURRENT_IMPL=$impl
         log "repeat $rep/$REPEATS: $impl ($tests)"
         if ! start_impl "$impl"; then
             echo "  $impl: tunnel did not come up; logs:" >&2
@@ -362,7 +391,8 @@ for rep in $(seq 1 "$REPEATS"); do
         echo "  $impl: up to first ping reply ${UP_MS:-—} ms, idle RTT ${rtt:-?} ms" >&2
         echo "$impl,$rep,${UP_MS},${rtt}" >>"$OUT/latency.csv"
         for t in $tests; do
-            read -r gbps rt cpu < <(run_iperf "$t")
+            run_iperf "$t" >"$WORK/result"
+            read -r gbps rt cpu <"$WORK/result"
             echo "  $impl $t: $gbps Gbit/s, $rt retransmits, daemons ${cpu} CPU-s" >&2
             echo "$impl,$t,$rep,$gbps,$rt,$cpu,$DURATION" >>"$CSV"
         done

@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Sends garbage handshake initiations at a fixed rate until killed.
+
+    flood.py HOST PORT TYPE LENGTH PPS
+
+Each datagram is a valid-looking initiation: the message type (1 for
+WireGuard/classic, 5 hybrid, 7 pq-only) with three reserved zero bytes,
+the right length, and random bytes everywhere else, so mac1 is wrong and a
+correct responder drops it after one keyed BLAKE2s, before any asymmetric
+work. A fresh sender index and ephemeral key per datagram (random bytes),
+as a real flood would have. Standard library only.
+"""
+import os
+import socket
+import sys
+import time
+
+
+def main():
+    if len(sys.argv) != 6:
+        sys.exit(__doc__)
+    host, port, mtype, length, pps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    header = bytes([mtype, 0, 0, 0])
+    # A pool of distinct random messages, so no per-datagram randomness cost.
+    pool = [header + os.urandom(length - 4) for _ in range(1024)]
+    batch = max(1, pps // 100)  # paced in 10 ms slices
+    sent = 0
+    start = time.monotonic()
+    while True:
+        for i in range(batch):
+            try:
+                s.sendto(pool[(sent + i) & 1023], (host, port))
+            except OSError:
+                pass
+        sent += batch
+        ahead = sent / pps - (time.monotonic() - start)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+if __name__ == "__main__":
+    main()
