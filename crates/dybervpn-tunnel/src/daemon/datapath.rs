@@ -184,7 +184,16 @@ impl UdpTx {
                     return;
                 }
                 // No GSO on this kernel or route: datagrams from now on.
-                Err(_) => self.gso = false,
+                Err(e) if gso::unsupported(&e) => self.gso = false,
+                // Anything else (ENOBUFS, an unreachable route): this run
+                // is lost, as a datagram would be.
+                Err(_) => {
+                    shared
+                        .counters
+                        .udp_send_errors
+                        .fetch_add(count as u64, Ordering::Relaxed);
+                    return;
+                }
             }
         }
         for d in run.chunks(self.segment.max(1)) {

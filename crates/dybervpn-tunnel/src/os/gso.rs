@@ -8,9 +8,9 @@
 //!   `UDP_GRO` control message.
 //!
 //! Both fall back to plain datagrams: a kernel or route without GSO gets
-//! them one by one ([`send_segments`] reports `Unsupported`-like errors and
-//! the caller switches off), and a socket without GRO simply reports every
-//! datagram as its own segment.
+//! them one by one (a failed [`send_segments`] for which [`unsupported`]
+//! holds tells the caller to switch off), and a socket without GRO simply
+//! reports every datagram as its own segment.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -24,6 +24,17 @@ pub const MAX_SEGMENTS: usize = 64;
 /// Most bytes one GSO send or GRO receive carries (a UDP payload over
 /// IPv4 is at most 65,507 bytes; stay under it for either family).
 pub const MAX_GSO_BYTES: usize = 65_000;
+
+/// Whether a failed [`send_segments`] means segmentation is not available
+/// (old kernel, or an egress device without checksum offload), so the
+/// caller should send plain datagrams from now on.
+#[must_use]
+pub fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EIO | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT)
+    )
+}
 
 /// Turns on `UDP_GRO`. Returns whether the kernel accepted it.
 #[cfg(target_os = "linux")]
