@@ -16,7 +16,9 @@
 #   4. runs iperf3 TCP from namespace A to B (single stream; -P 4 and -R for
 #      the implementations in $EXTRA_IMPLS; for those in $FLOOD_IMPLS also a
 #      single stream while bench/flood.py sends B FLOOD_PPS garbage
-#      initiations per second: right type and length, wrong mac1),
+#      initiations per second: right type and length, wrong mac1; and again
+#      with a valid mac1, which costs the responder a Diffie-Hellman each
+#      until its cookie mechanism engages),
 #      DURATION seconds, REPEATS times,
 #      round-robin over the implementations so slow drift in background load
 #      hits all of them alike;
@@ -183,6 +185,7 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # --- tunnels -----------------------------------------------------------------
 DAEMONS=()   # pids of the current tunnel's daemons
+B_PUB=""     # the responder's X25519 public key (base64), for flood-mac1
 TUN_PEER=10.100.0.2
 
 start_dybervpn() {
@@ -192,6 +195,7 @@ start_dybervpn() {
     "$DYBERVPN" genkey --mode "$mode" >"$d/b.key"
     "$DYBERVPN" pubkey <"$d/a.key" >"$d/a.pub"
     "$DYBERVPN" pubkey <"$d/b.key" >"$d/b.pub"
+    B_PUB=$(sed -n 's/^public_key = "\(.*\)"$/\1/p' "$d/b.pub")
     {
         cat "$d/a.key"
         printf 'listen_port = 51820\naddress = ["10.100.0.1/24"]\nmtu = %s\n\n[[peer]]\n' "$MTU"
@@ -225,6 +229,7 @@ start_userspace_wg() {
     mkdir -p "$d"
     wg genkey >"$d/a.key"; wg pubkey <"$d/a.key" >"$d/a.pub"
     wg genkey >"$d/b.key"; wg pubkey <"$d/b.key" >"$d/b.pub"
+    B_PUB=$(cat "$d/b.pub")
     local ia=${2}a$SUFFIX ib=${2}b$SUFFIX
     if [[ $impl == wireguard-go ]]; then
         ip netns exec "$NS_A" env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$ia" >"$WORK/wg-a.log" 2>&1 &
@@ -326,7 +331,7 @@ run_iperf() {
     single) ;;
     P4) args=(-P 4) ;;
     reverse) args=(-R) ;;
-    flood)
+    flood | flood-mac1)
         # The mode's initiation: type 5 (1332 B) hybrid, 7 (4641 B) pq-only,
         # 1 (148 B) classic and the WireGuards.
         local mtype=1 mlen=148
@@ -334,8 +339,10 @@ run_iperf() {
         dybervpn-hybrid) mtype=5 mlen=1332 ;;
         dybervpn-pq-only) mtype=7 mlen=4641 ;;
         esac
+        local keyarg=()
+        [[ $test == flood-mac1 ]] && keyarg=("$B_PUB")
         ip netns exec "$NS_A" python3 "$ROOT/bench/flood.py" 10.99.0.2 51820 \
-            "$mtype" "$mlen" "$FLOOD_PPS" >/dev/null 2>&1 &
+            "$mtype" "$mlen" "$FLOOD_PPS" "${keyarg[@]+"${keyarg[@]}"}" >/dev/null 2>&1 &
         flood_pid=$!
         PIDS+=("$flood_pid")
         sleep 1
@@ -377,7 +384,7 @@ for rep in $(seq 1 "$REPEATS"); do
     for impl in $IMPLS; do
         tests="single"
         [[ " $EXTRA_IMPLS " == *" $impl "* ]] && tests="single P4 reverse"
-        [[ " $FLOOD_IMPLS " == *" $impl "* ]] && tests="$tests flood"
+        [[ " $FLOOD_IMPLS " == *" $impl "* ]] && tests="$tests flood flood-mac1"
         CURRENT_IMPL=$impl
         log "repeat $rep/$REPEATS: $impl ($tests)"
         if ! start_impl "$impl"; then
