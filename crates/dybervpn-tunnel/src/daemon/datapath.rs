@@ -22,6 +22,7 @@
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use dybervpn_proto::{Action, Device};
@@ -38,6 +39,11 @@ pub const MAX_PACKET: usize = 65_535;
 pub const OUT_BUF: usize = MAX_PACKET + 64;
 /// The timer thread wakes at least this often (it also wakes on demand).
 pub const MAX_TIMER_SLEEP: Duration = Duration::from_millis(100);
+/// Handshake messages waiting for the worker, at most (each buffer
+/// [`HANDSHAKE_BUF`] bytes, allocated when the reader starts).
+const HANDSHAKE_QUEUE: usize = 256;
+/// The largest handshake message (a pq-only initiation is 4,641 bytes).
+const HANDSHAKE_BUF: usize = 4_800;
 /// Most datagrams one timer round sends before sleeping (bounds a round).
 const MAX_TIMER_ACTIONS: usize = 4096;
 
@@ -58,6 +64,9 @@ pub struct Counters {
     pub udp_send_errors: AtomicU64,
     /// TUN writes that failed.
     pub tun_write_errors: AtomicU64,
+    /// Handshake messages dropped because the handshake worker was behind
+    /// (or too long to be one).
+    pub handshake_queue_full: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -265,12 +274,45 @@ pub(super) fn tun_reader(shared: &Shared) {
     }
 }
 
+/// A handshake message waiting for the handshake worker.
+struct Queued {
+    buf: Box<[u8]>,
+    len: usize,
+    src: SocketAddr,
+}
+
 /// Reads one UDP socket until stopped. With `UDP_GRO` one read brings a
 /// train of datagrams from one source; transport messages are decrypted
 /// into the TUN write batch, which coalesces TCP segments before writing.
+///
+/// Handshake messages (initiations, responses, cookie replies) go to a
+/// worker thread through a bounded queue of [`HANDSHAKE_QUEUE`] buffers
+/// allocated up front; when it is full they are dropped, as the kernel
+/// module drops them when its handshake queue is full. So a flood of
+/// initiations — even with a valid mac1, each costing a Diffie-Hellman until
+/// the cookie mechanism engages — cannot stall the decryption of an
+/// established tunnel's packets behind it.
 pub(super) fn udp_reader(shared: &Shared, socket: &UdpSocket) {
+    let (queue, work) = mpsc::sync_channel::<Queued>(HANDSHAKE_QUEUE);
+    let (give_back, free) = mpsc::sync_channel::<Box<[u8]>>(HANDSHAKE_QUEUE);
+    for _ in 0..HANDSHAKE_QUEUE {
+        let _ = give_back.try_send(vec![0u8; HANDSHAKE_BUF].into_boxed_slice());
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(move || handshake_worker(shared, &work, &give_back));
+        udp_loop(shared, socket, &queue, &free);
+        // Dropping `queue` here ends the worker.
+        drop(queue);
+    });
+}
+
+fn udp_loop(
+    shared: &Shared,
+    socket: &UdpSocket,
+    queue: &mpsc::SyncSender<Queued>,
+    free: &mpsc::Receiver<Box<[u8]>>,
+) {
     let mut buf = vec![0u8; MAX_PACKET];
-    let mut out = vec![0u8; OUT_BUF];
     let mut rx = TunWriteBatch::new();
     let _ = gso::enable_gro(socket);
     while !shared.stopping() {
@@ -314,17 +356,49 @@ pub(super) fn udp_reader(shared: &Shared, socket: &UdpSocket) {
                 }
                 continue;
             }
-            // Handshake messages: rare, through the plain path.
-            let result = shared.device.decapsulate(now, src, datagram, &mut out);
+            // Handshake messages: to the worker, or dropped when it is
+            // behind (no free buffer).
+            if datagram.len() > HANDSHAKE_BUF {
+                bump(&shared.counters.handshake_queue_full);
+                continue;
+            }
+            let Ok(mut b) = free.try_recv() else {
+                bump(&shared.counters.handshake_queue_full);
+                continue;
+            };
+            let Some(dst) = b.get_mut(..datagram.len()) else {
+                continue;
+            };
+            dst.copy_from_slice(datagram);
+            let len = datagram.len();
+            if queue.try_send(Queued { buf: b, len, src }).is_err() {
+                bump(&shared.counters.handshake_queue_full);
+            }
+        }
+        flush_tun(shared, &mut rx);
+    }
+}
+
+/// Runs handshake messages through the core until the reader hangs up.
+fn handshake_worker(
+    shared: &Shared,
+    work: &mpsc::Receiver<Queued>,
+    give_back: &mpsc::SyncSender<Box<[u8]>>,
+) {
+    let mut out = vec![0u8; OUT_BUF];
+    while let Ok(q) = work.recv() {
+        if let Some(datagram) = q.buf.get(..q.len) {
+            let now = shared.clock.now();
+            let result = shared.device.decapsulate(now, q.src, datagram, &mut out);
             shared
                 .events
-                .received(shared, datagram, src, &result, now.mono);
+                .received(shared, datagram, q.src, &result, now.mono);
             if let Ok(action) = result {
                 perform(shared, action);
             }
             shared.wake_timers();
         }
-        flush_tun(shared, &mut rx);
+        let _ = give_back.try_send(q.buf);
     }
 }
 
