@@ -12,9 +12,10 @@
 //! * TUN → [`Device::encapsulate`] → UDP. The destination address picks
 //!   the peer (allowed-IPs longest match); no match: dropped and counted.
 //! * UDP → [`Device::decapsulate`] → TUN (after checking the inner source
-//!   address belongs to the sending peer: otherwise dropped and counted) or
-//!   a reply over UDP. Handshake messages wake the timer thread, which
-//!   sends the packets queued while the handshake ran.
+//!   address belongs to the sending peer: otherwise dropped and counted).
+//!   Handshake messages go through a bounded queue to a worker thread per
+//!   UDP reader (dropped when it is full), which answers them and wakes the
+//!   timer thread to send the packets queued while the handshake ran.
 //! * Timers: [`Device::update_timers`] until it has nothing more, then sleep
 //!   until [`Device::next_deadline`] (at most [`MAX_TIMER_SLEEP`]) or a wake.
 #![forbid(unsafe_code)]
