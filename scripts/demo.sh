@@ -29,4 +29,4 @@ if ((${#missing[@]} > 0)) && command -v apt-get >/dev/null; then
 fi
 
 cargo build --release --quiet --bin dybervpn
-exec ./target/release/dybervpn demo "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/dybervpn" demo "$@"
