@@ -357,28 +357,6 @@ impl<'a> CookieReply<'a> {
     }
 }
 
-/// The header of a transport message (type 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TransportHeader {
-    /// The receiver's session index.
-    pub receiver: u32,
-    /// The packet counter (the AEAD nonce).
-    pub counter: u64,
-}
-
-impl TransportHeader {
-    /// Parses the header of a transport message.
-    pub fn parse(bytes: &[u8]) -> Result<Self, ProtoError> {
-        if MessageType::of(bytes)? != MessageType::Transport {
-            return Err(ProtoError::UnknownMessageType);
-        }
-        Ok(Self {
-            receiver: u32_at(bytes, 4)?,
-            counter: u64::from_le_bytes(*array::<8>(bytes, 8)?),
-        })
-    }
-}
-
 /// Writes the 4-byte type field (type byte and three reserved zero bytes).
 pub(crate) fn write_type(out: &mut [u8], msg_type: u8) {
     out[..4].copy_from_slice(&u32::from(msg_type).to_le_bytes());

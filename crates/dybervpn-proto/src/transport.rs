@@ -76,6 +76,18 @@ pub struct TransportMut<'a> {
     pub tag: [u8; TRANSPORT_TAG_SIZE],
 }
 
+/// A parsed transport message borrowed read-only, for a receiver that
+/// decrypts into a buffer of its own.
+#[derive(Debug)]
+pub struct Transport<'a> {
+    /// The header fields.
+    pub header: Header,
+    /// The encrypted payload (possibly empty).
+    pub payload: &'a [u8],
+    /// The Poly1305 tag.
+    pub tag: &'a [u8; TRANSPORT_TAG_SIZE],
+}
+
 /// Reads the header of a transport message without borrowing it mutably
 /// (for the receiver-index lookup before decryption).
 pub fn parse_header(msg: &[u8]) -> Result<Header, TransportError> {
@@ -95,6 +107,26 @@ pub fn parse_header(msg: &[u8]) -> Result<Header, TransportError> {
     Ok(Header {
         receiver: u32::from_le_bytes(receiver),
         counter: u64::from_le_bytes(counter),
+    })
+}
+
+/// Splits a whole transport datagram into header, payload and tag, without
+/// borrowing it mutably (see [`parse`] for decrypting in place).
+pub fn split(msg: &[u8]) -> Result<Transport<'_>, TransportError> {
+    let header = parse_header(msg)?;
+    let body = msg
+        .get(TRANSPORT_HEADER_SIZE..)
+        .ok_or(TransportError::TooShort)?;
+    let payload_len = body
+        .len()
+        .checked_sub(TRANSPORT_TAG_SIZE)
+        .ok_or(TransportError::TooShort)?;
+    let (payload, tag) = body.split_at(payload_len);
+    let tag = tag.try_into().map_err(|_| TransportError::TooShort)?;
+    Ok(Transport {
+        header,
+        payload,
+        tag,
     })
 }
 

@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use crate::constants::{TRANSPORT_HEADER_SIZE, TRANSPORT_TAG_SIZE};
 use crate::error::ProtoError;
-use crate::messages::TransportHeader;
 use crate::peer::{Peer, PeerId};
 use crate::session::{Session, SessionError};
 use crate::stats::DropReason;
-use crate::transport::padded_len;
+use crate::transport::{self, padded_len, TransportError};
 use crate::tuning::MAX_QUEUED_PACKETS_PER_PEER;
 use crate::Now;
 
@@ -104,14 +103,14 @@ impl Device {
         payload: &[u8],
         out: &mut [u8],
     ) -> Result<usize, ProtoError> {
-        let padded = padded_len(payload.len(), self.mtu.load(Ordering::Relaxed));
-        let needed = TRANSPORT_HEADER_SIZE + padded + TRANSPORT_TAG_SIZE;
-        let body = out
-            .get_mut(TRANSPORT_HEADER_SIZE..TRANSPORT_HEADER_SIZE + padded)
-            .ok_or(ProtoError::BufferTooSmall { needed })?;
-        let (data, padding) = body.split_at_mut(payload.len());
-        data.copy_from_slice(payload);
-        padding.fill(0);
+        let mtu = self.mtu.load(Ordering::Relaxed);
+        let needed = TRANSPORT_HEADER_SIZE + padded_len(payload.len(), mtu) + TRANSPORT_TAG_SIZE;
+        let too_small = ProtoError::BufferTooSmall { needed };
+        let body = out.get_mut(TRANSPORT_HEADER_SIZE..).ok_or(too_small)?;
+        body.get_mut(..payload.len())
+            .ok_or(too_small)?
+            .copy_from_slice(payload);
+        let padded = transport::pad(body, payload.len(), mtu).map_err(|_| too_small)?;
         session
             .encrypt(now.mono, out, padded)
             .map_err(session_error)
@@ -156,26 +155,21 @@ impl Device {
         datagram: &[u8],
         out: &'o mut [u8],
     ) -> Result<Action<'o>, ProtoError> {
-        let header = TransportHeader::parse(datagram)?;
-        let Some(IndexEntry::Session(id, session)) = self.lookup_index(header.receiver) else {
+        let msg = transport::split(datagram).map_err(|e| match e {
+            TransportError::NotTransport => ProtoError::UnknownMessageType,
+            _ => ProtoError::BadLength,
+        })?;
+        let Some(IndexEntry::Session(id, session)) = self.lookup_index(msg.header.receiver) else {
             return Err(ProtoError::UnknownIndex);
         };
-        let body = datagram
-            .get(TRANSPORT_HEADER_SIZE..)
-            .ok_or(ProtoError::BadLength)?;
-        let plain_len = body
-            .len()
-            .checked_sub(TRANSPORT_TAG_SIZE)
-            .ok_or(ProtoError::BadLength)?;
-        let (ciphertext, tag) = body.split_at(plain_len);
-        let tag: &[u8; TRANSPORT_TAG_SIZE] = tag.try_into().map_err(|_| ProtoError::BadLength)?;
+        let plain_len = msg.payload.len();
         let plain = out
             .get_mut(..plain_len)
             .ok_or(ProtoError::BufferTooSmall { needed: plain_len })?;
-        plain.copy_from_slice(ciphertext);
+        plain.copy_from_slice(msg.payload);
         // No lock held: the AEAD runs concurrently with other packets.
         session
-            .decrypt(now.mono, header.counter, plain, tag)
+            .decrypt(now.mono, msg.header.counter, plain, msg.tag)
             .map_err(session_error)?;
         self.after_receive(now, src, id, &session, plain_len, datagram.len())?;
         if plain_len == 0 {
