@@ -3,8 +3,10 @@
 mod common;
 
 use common::*;
-use dybervpn_crypto::BackendKind;
-use dybervpn_proto::{Mode, ProtoError};
+use dybervpn_crypto::{backend, BackendKind};
+use std::net::SocketAddr;
+
+use dybervpn_proto::{Action, Device, Mode, PeerConfig, ProtoError};
 
 #[test]
 fn every_mode_across_backends_in_both_directions() {
@@ -172,4 +174,56 @@ fn byte_counters_count_whole_datagrams_as_wireguard_does() {
     let b = p.b.device.peer_stats(p.b.peer).expect("stats");
     assert_eq!((a.tx_bytes, a.rx_bytes), (1332 + 144, 1180 + 32));
     assert_eq!((b.tx_bytes, b.rx_bytes), (1180 + 32, 1332 + 144));
+}
+
+/// A timer round over many peers: every peer whose retransmission is due
+/// sends exactly one initiation, and the round then ends. (`update_timers`
+/// resumes where the previous call stopped; this checks it neither skips
+/// nor repeats a peer when it wraps around.)
+#[test]
+fn a_timer_round_retransmits_for_every_peer_once_then_ends() {
+    const PEERS: u16 = 150;
+    let b = backend(BackendKind::AwsLc);
+    let local = keys(&*b, 1);
+    let device = Device::new(local.secret, Mode::Classic, None, b.clone()).expect("device");
+    let mut ids = Vec::new();
+    for i in 0..PEERS {
+        let (_, public) = b.x25519_generate().expect("x25519");
+        let mut c = PeerConfig::new(public);
+        c.endpoint = Some(SocketAddr::from(([10, 1, 0, 1], 10_000 + i)));
+        ids.push(device.add_peer(c).expect("peer"));
+    }
+    let mut out = vec![0u8; BUF];
+    let t0 = now(100);
+    for id in &ids {
+        // No session: the packet is queued and the first initiation goes out.
+        let first = device
+            .encapsulate(t0, *id, &ip_packet(60, 1), &mut out)
+            .expect("encapsulate");
+        assert!(matches!(first, Action::SendToNetwork { .. }));
+    }
+    // Nothing else is due yet.
+    assert!(matches!(
+        device.update_timers(t0, &mut out).expect("timers"),
+        Action::None
+    ));
+    // Past the retransmission timeout (5 s plus at most 1/3 s of jitter),
+    // every peer retries once.
+    let later = now(106);
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..(2 * usize::from(PEERS)) {
+        match device.update_timers(later, &mut out).expect("timers") {
+            Action::SendToNetwork { to, datagram, .. } => {
+                assert_eq!(datagram.first(), Some(&1), "an initiation");
+                assert!(seen.insert(to), "{to} retried twice in one round");
+            }
+            Action::None => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen.len(), usize::from(PEERS));
+    assert!(matches!(
+        device.update_timers(later, &mut out).expect("timers"),
+        Action::None
+    ));
 }

@@ -21,7 +21,7 @@ mod data;
 mod handshake;
 mod tick;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -91,7 +91,9 @@ impl IndexEntry {
 
 #[derive(Default)]
 struct PeerTable {
-    by_id: HashMap<PeerId, Arc<Mutex<Peer>>>,
+    /// Ordered by id, so a timer round can resume where the last call
+    /// stopped (see `update_timers`).
+    by_id: BTreeMap<PeerId, Arc<Mutex<Peer>>>,
     by_key: HashMap<X25519PublicKey, PeerId>,
     next_id: u64,
 }
@@ -114,6 +116,8 @@ pub struct Device {
     index: RwLock<HashMap<u32, IndexEntry>>,
     load: Mutex<Load>,
     limiter: Mutex<RateLimiter>,
+    /// The first peer the next `update_timers` call looks at.
+    timer_cursor: Mutex<PeerId>,
     drops: DropCounters,
 }
 
@@ -174,6 +178,7 @@ impl Device {
             index: RwLock::default(),
             load: Mutex::default(),
             limiter: Mutex::new(RateLimiter::new()),
+            timer_cursor: Mutex::new(PeerId(0)),
             drops: DropCounters::default(),
         })
     }
@@ -292,9 +297,7 @@ impl Device {
     /// The handles of every peer.
     #[must_use]
     pub fn peers(&self) -> Vec<PeerId> {
-        let mut ids: Vec<_> = read(&self.peers).by_id.keys().copied().collect();
-        ids.sort();
-        ids
+        read(&self.peers).by_id.keys().copied().collect()
     }
 
     /// The peer with this static public key.
@@ -372,7 +375,13 @@ impl Device {
         }
     }
 
+    /// Frees receiver indices; the index lock (which every transport
+    /// packet takes for reading) is taken only if there is one to free.
     fn free_indices(&self, indices: impl Iterator<Item = u32>) {
+        let mut indices = indices.peekable();
+        if indices.peek().is_none() {
+            return;
+        }
         let mut index = write(&self.index);
         for i in indices {
             index.remove(&i);

@@ -1,11 +1,10 @@
 //! Time-driven work: the per-peer timers ([`crate::timers`]), expired
 //! sessions, pending rekeys and queues that became sendable.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::ProtoError;
-use crate::peer::Peer;
+use crate::peer::{Peer, PeerId};
 use crate::timers::TimerEvent;
 use crate::Now;
 
@@ -19,11 +18,27 @@ impl Device {
     /// [`Device::decapsulate`] (queued packets become sendable when a
     /// handshake completes). `out` should hold 4641 bytes (any initiation)
     /// or the largest queued packet plus 32.
+    ///
+    /// Each call resumes with the peer the previous call stopped at, so a
+    /// round of calls that sends `k` datagrams visits each of `n` peers
+    /// about once (`O(n + k)`), not once per datagram. An error concerns
+    /// one peer only; the next call goes on with the ones after it.
     pub fn update_timers<'o>(&self, now: Now, out: &'o mut [u8]) -> Result<Action<'o>, ProtoError> {
-        let peers: Vec<Arc<Mutex<Peer>>> = read(&self.peers).by_id.values().cloned().collect();
-        for peer in peers {
-            let mut p = lock(&peer);
-            if let Some(n) = self.tick_peer(now, &mut p, out)? {
+        let table = read(&self.peers);
+        let start = *lock(&self.timer_cursor);
+        let after_start = table.by_id.range(start..);
+        let before_start = table.by_id.range(..start);
+        for (id, peer) in after_start.chain(before_start) {
+            let mut p = lock(peer);
+            let ticked = self.tick_peer(now, &mut p, out);
+            // Stay on a peer that sent (it may have more queued), step past
+            // one that failed (it would fail again at once).
+            match &ticked {
+                Ok(None) => continue,
+                Ok(Some(_)) => *lock(&self.timer_cursor) = *id,
+                Err(_) => *lock(&self.timer_cursor) = PeerId(id.0.saturating_add(1)),
+            }
+            if let Some(n) = ticked? {
                 let to = p.endpoint.ok_or(ProtoError::NoEndpoint)?;
                 return Ok(Action::SendToNetwork {
                     to,
@@ -32,6 +47,7 @@ impl Device {
                 });
             }
         }
+        drop(table);
         lock(&self.limiter).collect(now.mono);
         Ok(Action::None)
     }
