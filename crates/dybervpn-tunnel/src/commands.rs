@@ -152,6 +152,9 @@ fn detach(name: &str, target: &str) -> Result<(), DaemonError> {
         .spawn()
         .map_err(|e| DaemonError::Os(crate::os::OsError::io("starting the daemon", e)))?;
     let deadline = Instant::now() + WAIT;
+    // Short pauses first, doubling: the socket usually answers within tens
+    // of milliseconds, and a fixed 50 ms pause would add up to 50 ms to `up`.
+    let mut pause = Duration::from_millis(1);
     while Instant::now() < deadline {
         if uapi::client::get(name).is_ok() {
             return Ok(());
@@ -163,7 +166,8 @@ fn detach(name: &str, target: &str) -> Result<(), DaemonError> {
                 log_path.display()
             )));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
     Err(DaemonError::Runtime(format!(
         "the daemon for {name} did not come up within {WAIT:?}; see {}",
