@@ -28,7 +28,7 @@ pub use error::DaemonError;
 pub use events::{metric_drop, Events, HandshakeEvent, HandshakeWire, WireCount};
 
 use crate::clock::Clock;
-use crate::os::netconf::{plan_routes, InterfaceAddress, NetConfig, RouteOutcome};
+use crate::os::netconf::{InterfaceAddress, NetConfig};
 use crate::os::tun::{Tun, TunOptions};
 use crate::os::udp::UdpSockets;
 use crate::peers::{PeerInfo, PeerTable};
@@ -206,12 +206,18 @@ impl Daemon {
                 prefix_len: a.prefix_len(),
             })?;
         }
-        for prefix in plan_routes(&table.all_allowed_ips()) {
-            if let RouteOutcome::PolicyDefault { table } = net.add_route(prefix, fwmark)? {
-                if fwmark != table {
-                    udp.set_fwmark(table)?;
-                    fwmark = table;
-                }
+        let routes = net.add_routes(&table.all_allowed_ips(), fwmark)?;
+        let mut refused = routes.failed.into_iter();
+        if let Some(first) = refused.next() {
+            for more in refused {
+                tracing::warn!(interface = %tun.name(), "{more}");
+            }
+            return Err(first.into());
+        }
+        if let Some(table) = routes.policy_table {
+            if fwmark != table {
+                udp.set_fwmark(table)?;
+                fwmark = table;
             }
         }
 

@@ -11,7 +11,7 @@
 //! which is reported as `EIO`.
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -19,7 +19,6 @@ use dybervpn_crypto::X25519PublicKey;
 use dybervpn_proto::PeerId;
 
 use super::Shared;
-use crate::os::netconf::{plan_routes, RouteOutcome};
 use crate::peers::PeerInfo;
 use crate::prefix::Prefix;
 use crate::uapi::{ChangeSet, DeviceSnapshot, PeerSnapshot, UapiError, UapiTarget, EINVAL, EIO};
@@ -242,30 +241,40 @@ fn sync_routes(shared: &Shared, before: &[Prefix], after: &[Prefix]) {
     let Some(net) = net.as_mut() else {
         return;
     };
-    for gone in before.iter().filter(|p| !after.contains(p)) {
-        if let Err(e) = net.remove_route(*gone) {
-            tracing::warn!(interface = %shared.interface, route = %gone, "removing a route: {e}");
-        }
+    let before_set: HashSet<&Prefix> = before.iter().collect();
+    let after_set: HashSet<&Prefix> = after.iter().collect();
+    let gone: Vec<Prefix> = before
+        .iter()
+        .filter(|p| !after_set.contains(p))
+        .copied()
+        .collect();
+    if let Err(e) = net.remove_routes(&gone) {
+        tracing::warn!(interface = %shared.interface, "removing {} routes: {e}", gone.len());
     }
     let added: Vec<Prefix> = after
         .iter()
-        .filter(|p| !before.contains(p))
+        .filter(|p| !before_set.contains(p))
         .copied()
         .collect();
-    for prefix in plan_routes(&added) {
-        let mark = shared.fwmark.load(Ordering::Relaxed);
-        match net.add_route(prefix, mark) {
-            Ok(RouteOutcome::PolicyDefault { table }) if table != mark => {
-                if let Err(e) = shared.udp.set_fwmark(table) {
-                    tracing::warn!(interface = %shared.interface, "setting fwmark {table}: {e}");
-                } else {
-                    shared.fwmark.store(table, Ordering::Relaxed);
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(interface = %shared.interface, route = %prefix, "adding a route: {e}");
-            }
+    if added.is_empty() {
+        return;
+    }
+    let mark = shared.fwmark.load(Ordering::Relaxed);
+    let report = match net.add_routes(&added, mark) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(interface = %shared.interface, "adding {} routes: {e}", added.len());
+            return;
+        }
+    };
+    for e in &report.failed {
+        tracing::warn!(interface = %shared.interface, "adding a route: {e}");
+    }
+    if let Some(table) = report.policy_table.filter(|t| *t != mark) {
+        if let Err(e) = shared.udp.set_fwmark(table) {
+            tracing::warn!(interface = %shared.interface, "setting fwmark {table}: {e}");
+        } else {
+            shared.fwmark.store(table, Ordering::Relaxed);
         }
     }
 }

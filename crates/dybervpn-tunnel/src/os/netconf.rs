@@ -10,8 +10,12 @@
 //! Routes, as `wg-quick` does:
 //!
 //! * every allowed IP of every peer gets `ip route add <prefix> dev <if>`,
-//!   longest prefixes first, skipping prefixes already routed via the
-//!   interface;
+//!   longest prefixes first, skipping a prefix when a route via the
+//!   interface already covers it (`wg-quick` asks
+//!   `ip route show dev <if> match <prefix>`; the interface's own on-link
+//!   network is the usual case). Routes this configuration added never count
+//!   as covering: a reload may remove them later, and what they covered must
+//!   keep its own route;
 //! * a `/0` is not added to the main table (it would capture the tunnel's
 //!   own UDP packets). Instead the default route goes into a separate table,
 //!   the UDP sockets are marked with that table's number, and two rules
@@ -22,14 +26,25 @@
 //!
 //! Routes in the interface's own tables vanish with the interface; the
 //! rules do not, so [`NetConfig`] records them and removes them on
-//! [`NetConfig::teardown`] (also run on drop).
+//! [`NetConfig::teardown`] (also run on drop). It also records the routes it
+//! added, so a reload removes only those.
+//!
+//! Batching: a process per route would be 10,000 processes for 10,000
+//! peers. Instead [`NetConfig::add_routes`] lists what the interface already
+//! routes with one `ip route show dev <if>` per address family, and adds
+//! every route with one `ip -force -batch -` fed on standard input (each line
+//! an `ip` command an operator can run by hand). `-force` lets one refused
+//! route not stop the others; each refusal is reported with its route.
 #![forbid(unsafe_code)]
 
+use std::collections::HashSet;
 use std::fmt;
+use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::process::Command;
 use std::str::FromStr;
 
-use super::command::ip;
+use super::command::{complete, ip, DEFAULT_TIMEOUT};
 use super::OsError;
 use crate::prefix::Prefix;
 
@@ -92,19 +107,116 @@ pub fn plan_routes(allowed: &[Prefix]) -> Vec<Prefix> {
     routes
 }
 
-/// What `add_route` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteOutcome {
-    /// A route was added to the main table.
-    Added,
-    /// The interface already routes this prefix.
-    AlreadyRouted,
-    /// A default route went into policy table `table`; the caller must mark
-    /// the device's UDP sockets with `table` so its own packets escape.
-    PolicyDefault {
-        /// The table number, also the fwmark.
-        table: u32,
-    },
+/// What [`NetConfig::add_routes`] did.
+#[derive(Debug, Default)]
+#[must_use = "failed routes must be reported, and a policy table needs the sockets marked"]
+pub struct RoutesAdded {
+    /// Routes added to the main table, longest first.
+    pub added: Vec<Prefix>,
+    /// Prefixes skipped because a route via the interface already covers
+    /// them (its on-link network, or an operator's route).
+    pub already_routed: Vec<Prefix>,
+    /// The policy table a default route went into, if one did; the caller
+    /// must mark the device's UDP sockets with it so its own packets escape.
+    pub policy_table: Option<u32>,
+    /// The routes (and default-route rules) `ip` refused, each error naming
+    /// the command equivalent to the refused line and `ip`'s message.
+    pub failed: Vec<OsError>,
+}
+
+/// The `ip -force -batch -` invocation that adds and removes routes.
+const BATCH: [&str; 3] = ["-force", "-batch", "-"];
+
+/// Route types `ip route show` may print before the destination.
+const ROUTE_TYPES: [&str; 11] = [
+    "unicast",
+    "local",
+    "broadcast",
+    "anycast",
+    "multicast",
+    "blackhole",
+    "unreachable",
+    "prohibit",
+    "throw",
+    "nat",
+    "xresolve",
+];
+
+/// The destinations of `ip route show` output for one family, as prefixes.
+/// `ip` prints host routes without their length (`10.0.0.5`, `fd00::5`)
+/// and default routes as `default`; lines it prints for other reasons
+/// (multipath `nexthop` continuations) and destinations that do not parse
+/// are skipped: the worst that follows is a route `ip` refuses as existing,
+/// which is reported.
+fn parse_route_listing(text: &str, v6: bool) -> Vec<Prefix> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let Some(mut dst) = words.next() else {
+            continue;
+        };
+        if ROUTE_TYPES.contains(&dst) {
+            let Some(next) = words.next() else { continue };
+            dst = next;
+        }
+        let parsed = if dst == "default" {
+            let any = if v6 {
+                IpAddr::from([0u16; 8])
+            } else {
+                IpAddr::from([0u8; 4])
+            };
+            Prefix::new(any, 0).ok()
+        } else if dst.contains('/') {
+            dst.parse().ok()
+        } else {
+            dst.parse::<IpAddr>()
+                .ok()
+                .and_then(|a| Prefix::new(a, if a.is_ipv4() { 32 } else { 128 }).ok())
+        };
+        if let Some(p) = parsed.filter(|p| p.addr().is_ipv6() == v6) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Whether `prefix` or a shorter prefix containing it is in `routes`.
+fn covered(routes: &HashSet<Prefix>, prefix: Prefix) -> bool {
+    (0..=prefix.prefix_len())
+        .filter_map(|len| Prefix::new(prefix.addr(), len).ok())
+        .any(|p| routes.contains(&p))
+}
+
+/// What an `ip -force -batch -` that ran to completion reported.
+#[derive(Debug, Default)]
+struct BatchOutcome {
+    /// Each refused line (1-based) with `ip`'s message.
+    refused: Vec<(usize, String)>,
+    /// Why `ip` failed, when it did without naming a line (it stops at a
+    /// line it cannot parse).
+    unexplained: Option<String>,
+}
+
+/// Splits `ip -force -batch -` standard error into each failed line's
+/// message: `ip` prints a command's errors, then `Command failed -:<line>`.
+fn batch_failures(stderr: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut pending: Vec<&str> = Vec::new();
+    for line in stderr.lines() {
+        if let Some(n) = line
+            .strip_prefix("Command failed -:")
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        {
+            out.push((n, pending.join("; ")));
+            pending.clear();
+        } else if !line.trim().is_empty() {
+            pending.push(line.trim());
+        }
+    }
+    out
 }
 
 /// The network configuration applied to one interface, remembered so it can
@@ -117,7 +229,7 @@ pub struct NetConfig {
     /// Routes this configuration added to the main table (only these are
     /// ever removed, so a connected route of the interface's own address
     /// survives a reload that drops the same prefix from a peer).
-    added: Vec<Prefix>,
+    added: HashSet<Prefix>,
 }
 
 impl NetConfig {
@@ -127,7 +239,7 @@ impl NetConfig {
         Self {
             ifname: ifname.to_owned(),
             rules: Vec::new(),
-            added: Vec::new(),
+            added: HashSet::new(),
         }
     }
 
@@ -137,70 +249,166 @@ impl NetConfig {
         ip(&[family(addr.addr), "address", "add", &a, "dev", &self.ifname]).map(drop)
     }
 
-    /// Adds the route for one allowed IP, `wg-quick` style. `fwmark` is the
-    /// device's current mark (0 if none); a default route uses it as its
-    /// table when set, else [`DEFAULT_ROUTE_TABLE`].
-    pub fn add_route(&mut self, prefix: Prefix, fwmark: u32) -> Result<RouteOutcome, OsError> {
-        let fam = family(prefix.addr());
-        let p = prefix.to_string();
-        if prefix.is_default() {
-            let table = if fwmark != 0 {
-                fwmark
-            } else {
-                DEFAULT_ROUTE_TABLE
-            };
-            let t = table.to_string();
-            ip(&[fam, "route", "add", &p, "dev", &self.ifname, "table", &t])?;
-            self.add_rule(&[fam, "rule", "add", "not", "fwmark", &t, "table", &t])?;
-            self.add_rule(&[
-                fam,
-                "rule",
-                "add",
-                "table",
-                "main",
-                "suppress_prefixlength",
-                "0",
-            ])?;
-            if prefix.addr().is_ipv4() {
-                // Let reverse-path filtering see the mark, as wg-quick does.
-                let _ = std::fs::write("/proc/sys/net/ipv4/conf/all/src_valid_mark", b"1");
-            }
-            return Ok(RouteOutcome::PolicyDefault { table });
-        }
-        let existing = ip(&[fam, "route", "show", "dev", &self.ifname, "match", &p])?;
-        if existing
-            .stdout
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(p.as_str()))
-        {
-            return Ok(RouteOutcome::AlreadyRouted);
-        }
-        ip(&[fam, "route", "add", &p, "dev", &self.ifname])?;
-        self.added.push(prefix);
-        Ok(RouteOutcome::Added)
+    /// The routes of one family via the interface in the main table.
+    fn routes_via_interface(&self, v6: bool) -> Result<Vec<Prefix>, OsError> {
+        let fam = if v6 { "-6" } else { "-4" };
+        let out = ip(&[fam, "route", "show", "dev", &self.ifname])?;
+        Ok(parse_route_listing(&out.stdout, v6))
     }
 
-    /// Removes the route for one allowed IP (used by `reload`), if this
-    /// configuration added it. A missing route is not an error.
-    pub fn remove_route(&mut self, prefix: Prefix) -> Result<(), OsError> {
-        if prefix.is_default() {
+    /// The routes of the families in `prefixes` via the interface.
+    fn existing_routes(&self, prefixes: &[Prefix]) -> Result<HashSet<Prefix>, OsError> {
+        let mut existing = HashSet::new();
+        for v6 in [false, true] {
+            if prefixes.iter().any(|p| p.addr().is_ipv6() == v6) {
+                existing.extend(self.routes_via_interface(v6)?);
+            }
+        }
+        Ok(existing)
+    }
+
+    /// Runs `lines` (commands without the leading `ip`) through one
+    /// `ip -force -batch -`.
+    fn batch(lines: &str) -> Result<BatchOutcome, OsError> {
+        let out = complete(
+            Command::new("ip").args(BATCH),
+            Some(lines.as_bytes()),
+            DEFAULT_TIMEOUT,
+        )?;
+        if out.status.success() {
+            return Ok(BatchOutcome::default());
+        }
+        let refused = batch_failures(&out.stderr);
+        let unexplained = refused
+            .is_empty()
+            .then(|| format!("{}: {}", out.status, out.stderr.trim()));
+        Ok(BatchOutcome {
+            refused,
+            unexplained,
+        })
+    }
+
+    /// Adds the routes for a set of allowed IPs, `wg-quick` style (see the
+    /// module documentation): deduplicated, longest prefix first, covered
+    /// prefixes skipped, every other route through one `ip -force -batch -`,
+    /// and a `/0` into a policy table with its two rules. `fwmark` is the
+    /// device's current mark (0 if none); a default route uses it as its
+    /// table when set, else [`DEFAULT_ROUTE_TABLE`].
+    ///
+    /// Fails only if `ip` cannot be run at all (or times out); routes it
+    /// refuses are in [`RoutesAdded::failed`], the others are added.
+    pub fn add_routes(&mut self, prefixes: &[Prefix], fwmark: u32) -> Result<RoutesAdded, OsError> {
+        let planned = plan_routes(prefixes);
+        let (defaults, specific): (Vec<Prefix>, Vec<Prefix>) =
+            planned.into_iter().partition(Prefix::is_default);
+        let mut report = RoutesAdded::default();
+        let mut to_add = Vec::new();
+        if !specific.is_empty() {
+            let existing = self.existing_routes(&specific)?;
+            let foreign: HashSet<Prefix> = existing.difference(&self.added).copied().collect();
+            for p in specific {
+                if self.added.contains(&p) {
+                    // Ours already (a reload re-adding it): nothing to do.
+                } else if covered(&foreign, p) {
+                    report.already_routed.push(p);
+                } else {
+                    to_add.push(p);
+                }
+            }
+        }
+        if !to_add.is_empty() {
+            let mut lines = String::new();
+            for p in &to_add {
+                let _ = writeln!(lines, "route add {p} dev {}", self.ifname);
+            }
+            let BatchOutcome {
+                refused: failures,
+                unexplained,
+            } = Self::batch(&lines)?;
+            // When `ip` failed, what is routed now is the truth: a line it
+            // aborted on (rather than refused) is not reported per line.
+            let now_routed = if failures.is_empty() && unexplained.is_none() {
+                None
+            } else {
+                Some(self.existing_routes(&to_add)?)
+            };
+            for (i, p) in to_add.into_iter().enumerate() {
+                let routed = now_routed.as_ref().is_none_or(|r| r.contains(&p));
+                let refused = failures.iter().find(|(n, _)| *n == i + 1);
+                if routed && refused.is_none() {
+                    self.added.insert(p);
+                    report.added.push(p);
+                    continue;
+                }
+                let detail = match (refused, &unexplained) {
+                    (Some((_, msg)), _) => msg.clone(),
+                    (None, Some(why)) => format!("not routed afterwards; `ip` exited with {why}"),
+                    (None, None) => "not routed afterwards".to_owned(),
+                };
+                report.failed.push(OsError::Command {
+                    command: format!(
+                        "ip route add {p} dev {} (line {} of `ip {}`)",
+                        self.ifname,
+                        i + 1,
+                        BATCH.join(" ")
+                    ),
+                    detail,
+                });
+            }
+        }
+        let table = if fwmark != 0 {
+            fwmark
+        } else {
+            DEFAULT_ROUTE_TABLE
+        };
+        for p in defaults {
+            match self.add_default_route(p, table) {
+                Ok(()) => report.policy_table = Some(table),
+                Err(e) => report.failed.push(e),
+            }
+        }
+        Ok(report)
+    }
+
+    /// A `/0`: the route into policy table `table`, and the two rules.
+    fn add_default_route(&mut self, prefix: Prefix, table: u32) -> Result<(), OsError> {
+        let fam = family(prefix.addr());
+        let p = prefix.to_string();
+        let t = table.to_string();
+        ip(&[fam, "route", "add", &p, "dev", &self.ifname, "table", &t])?;
+        self.add_rule(&[fam, "rule", "add", "not", "fwmark", &t, "table", &t])?;
+        self.add_rule(&[
+            fam,
+            "rule",
+            "add",
+            "table",
+            "main",
+            "suppress_prefixlength",
+            "0",
+        ])?;
+        if prefix.addr().is_ipv4() {
+            // Let reverse-path filtering see the mark, as wg-quick does.
+            let _ = std::fs::write("/proc/sys/net/ipv4/conf/all/src_valid_mark", b"1");
+        }
+        Ok(())
+    }
+
+    /// Removes the routes for allowed IPs that are no longer allowed (used
+    /// by `reload`): only those this configuration added, through one
+    /// `ip -force -batch -`. A route already gone is not an error; `ip`
+    /// failing to run is.
+    pub fn remove_routes(&mut self, prefixes: &[Prefix]) -> Result<(), OsError> {
+        let mut lines = String::new();
+        for p in prefixes {
             // Default routes live in the policy table, removed at teardown.
+            if !p.is_default() && self.added.remove(p) {
+                let _ = writeln!(lines, "route del {p} dev {}", self.ifname);
+            }
+        }
+        if lines.is_empty() {
             return Ok(());
         }
-        let Some(i) = self.added.iter().position(|p| *p == prefix) else {
-            return Ok(());
-        };
-        self.added.swap_remove(i);
-        let p = prefix.to_string();
-        let _ = ip(&[
-            family(prefix.addr()),
-            "route",
-            "del",
-            &p,
-            "dev",
-            &self.ifname,
-        ]);
-        Ok(())
+        Self::batch(&lines).map(drop)
     }
 
     fn add_rule(&mut self, args: &[&str]) -> Result<(), OsError> {
@@ -261,6 +469,74 @@ mod tests {
                 "::/0"
             ]
         );
+    }
+
+    #[test]
+    fn route_listings_are_read_as_prefixes() {
+        // As iproute2 6.1 prints them, host routes without their length.
+        let v4 = "10.5.0.0/24 proto kernel scope link src 10.5.0.1 \n\
+                  10.6.0.0/16 scope link \n\
+                  10.7.0.1 scope link \n\
+                  default scope link \n\
+                  broadcast 10.5.0.255 proto kernel scope link src 10.5.0.1 \n\
+                  \tnexthop via 10.5.0.9 weight 1\n\
+                  garbage\n";
+        let got: Vec<String> = parse_route_listing(v4, false)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "10.5.0.0/24",
+                "10.6.0.0/16",
+                "10.7.0.1/32",
+                "0.0.0.0/0",
+                "10.5.0.255/32"
+            ]
+        );
+        let v6 = "fd00::/64 metric 1024 pref medium\n\
+                  fd00::5 metric 1024 pref medium\n\
+                  fe80::/64 proto kernel metric 256 pref medium\n";
+        let got: Vec<String> = parse_route_listing(v6, true)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["fd00::/64", "fd00::5/128", "fe80::/64"]);
+        // A listing of the other family contributes nothing.
+        assert!(parse_route_listing(v6, false).is_empty());
+    }
+
+    #[test]
+    fn covered_means_equal_or_inside() {
+        let routes: HashSet<Prefix> = [p("10.5.0.0/24"), p("10.7.0.1/32")].into();
+        assert!(covered(&routes, p("10.5.0.0/24")));
+        assert!(covered(&routes, p("10.5.0.9/32")));
+        assert!(covered(&routes, p("10.7.0.1/32")));
+        assert!(!covered(&routes, p("10.5.0.0/23")));
+        assert!(!covered(&routes, p("10.7.0.2/32")));
+        assert!(!covered(&routes, p("::/0")));
+    }
+
+    #[test]
+    fn batch_errors_are_tied_to_their_lines() {
+        let stderr = "RTNETLINK answers: File exists\n\
+                      Command failed -:2\n\
+                      Error: Nexthop has invalid gateway.\n\
+                      RTNETLINK answers: Invalid argument\n\
+                      Command failed -:7\n";
+        assert_eq!(
+            batch_failures(stderr),
+            [
+                (2, "RTNETLINK answers: File exists".to_owned()),
+                (
+                    7,
+                    "Error: Nexthop has invalid gateway.; RTNETLINK answers: Invalid argument"
+                        .to_owned()
+                )
+            ]
+        );
+        assert!(batch_failures("Error: any valid prefix is expected\n").is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::netconf::{InterfaceAddress, NetConfig, RouteOutcome};
+use super::netconf::{InterfaceAddress, NetConfig};
 use super::tun::{Tun, TunOptions};
 use crate::netns::Netns;
 use crate::prefix::Prefix;
@@ -72,23 +72,78 @@ fn inner_tun_addresses_routes_and_rules() {
             .expect("add address");
     }
     let p = |s: &str| s.parse::<Prefix>().expect("prefix");
+    // One batch: new routes of both families (host routes among them), the
+    // on-link /24 of the address and a /32 inside it (both covered, as
+    // wg-quick skips them), and a default route.
+    let report = net
+        .add_routes(
+            &[
+                p("10.88.0.0/16"),
+                p("fd88::/32"),
+                p("10.77.0.0/24"),
+                p("10.77.0.9/32"),
+                p("10.66.0.5/32"),
+                p("fd66::5/128"),
+                p("0.0.0.0/0"),
+                p("10.88.0.0/16"),
+            ],
+            0,
+        )
+        .expect("ip runs");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(
-        net.add_route(p("10.88.0.0/16"), 0).expect("route"),
-        RouteOutcome::Added
+        report.added,
+        [
+            p("fd66::5/128"),
+            p("10.66.0.5/32"),
+            p("fd88::/32"),
+            p("10.88.0.0/16")
+        ]
     );
     assert_eq!(
-        net.add_route(p("fd88::/32"), 0).expect("route"),
-        RouteOutcome::Added
+        report.already_routed,
+        [p("10.77.0.9/32"), p("10.77.0.0/24")]
     );
-    // The on-link /24 of the address is already routed via the interface.
-    assert_eq!(
-        net.add_route(p("10.77.0.0/24"), 0).expect("route"),
-        RouteOutcome::AlreadyRouted
+    assert_eq!(report.policy_table, Some(51820));
+
+    // A reload's batch. A host route added by hand is recognised although
+    // `ip` lists it without "/32"; a route of ours covers nothing (it may be
+    // removed later); a route of ours already there is left alone; a route
+    // `ip` refuses (a blackhole the listing via the interface cannot show)
+    // is reported with its line, and the rest of the batch still happens.
+    ip(&["route", "add", "10.44.0.4", "dev", "dvtun0"]);
+    ip(&["route", "add", "blackhole", "10.33.0.0/16"]);
+    let report = net
+        .add_routes(
+            &[
+                p("10.44.0.4/32"),
+                p("10.88.1.0/24"),
+                p("10.66.0.5/32"),
+                p("10.33.0.0/16"),
+                p("10.22.0.0/16"),
+            ],
+            51820,
+        )
+        .expect("ip runs");
+    assert_eq!(report.already_routed, [p("10.44.0.4/32")]);
+    assert_eq!(report.added, [p("10.88.1.0/24"), p("10.22.0.0/16")]);
+    assert_eq!(report.policy_table, None);
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    let refused = report.failed[0].to_string();
+    assert!(
+        refused.contains("ip route add 10.33.0.0/16 dev dvtun0") && refused.contains("exists"),
+        "{refused}"
     );
-    assert_eq!(
-        net.add_route(p("0.0.0.0/0"), 0).expect("default"),
-        RouteOutcome::PolicyDefault { table: 51820 }
-    );
+
+    // Removal touches only routes this configuration added.
+    net.remove_routes(&[p("10.88.0.0/16"), p("10.44.0.4/32"), p("10.77.0.0/24")])
+        .expect("ip runs");
+    let routes = ip(&["-4", "route", "show", "dev", "dvtun0"]);
+    assert!(!routes.contains("10.88.0.0/16"), "{routes}");
+    assert!(routes.contains("10.88.1.0/24"), "{routes}");
+    assert!(routes.contains("10.44.0.4 "), "{routes}");
+    assert!(routes.contains("10.77.0.0/24"), "{routes}");
+    ip(&["route", "add", "10.88.0.0/16", "dev", "dvtun0"]);
     let routes = ip(&["-4", "route", "show", "dev", "dvtun0"]);
     assert!(routes.contains("10.88.0.0/16"), "{routes}");
     let table = ip(&["-4", "route", "show", "table", "51820"]);
