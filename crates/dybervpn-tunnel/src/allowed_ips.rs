@@ -90,6 +90,10 @@ impl<K: Bits, V: Clone + PartialEq> Family<K, V> {
         previous
     }
 
+    fn get(&self, net: K, len: u8) -> Option<&V> {
+        self.by_len.get(usize::from(len))?.get(&net.mask(len))
+    }
+
     fn remove_by_value(&mut self, value: &V) -> usize {
         let mut removed = 0;
         for map in &mut self.by_len {
@@ -186,6 +190,15 @@ impl<V: Clone + PartialEq> AllowedIps<V> {
         match prefix.addr() {
             IpAddr::V4(a) => self.v4.remove(u32::from(a), prefix.prefix_len()),
             IpAddr::V6(a) => self.v6.remove(u128::from(a), prefix.prefix_len()),
+        }
+    }
+
+    /// The value of exactly `prefix` (not of a prefix containing it).
+    #[must_use]
+    pub fn get(&self, prefix: Prefix) -> Option<&V> {
+        match prefix.addr() {
+            IpAddr::V4(a) => self.v4.get(u32::from(a), prefix.prefix_len()),
+            IpAddr::V6(a) => self.v6.get(u128::from(a), prefix.prefix_len()),
         }
     }
 
@@ -505,6 +518,9 @@ mod tests {
     fn removing_an_absent_prefix_changes_nothing() {
         let mut t = AllowedIps::new();
         t.insert(p("10.0.0.0/24"), 1);
+        assert_eq!(t.get(p("10.0.0.0/24")), Some(&1));
+        assert_eq!(t.get(p("10.0.0.0/25")), None, "exact, not longest match");
+        assert_eq!(t.get(p("10.0.0.0/23")), None);
         assert_eq!(t.remove(p("10.0.0.0/25")), None);
         assert_eq!(t.remove(p("10.0.0.0/23")), None);
         assert_eq!(t.lookup(ip("10.0.0.200")), Some(&1));

@@ -102,15 +102,31 @@ impl PeerTable {
 
     /// Adds or replaces `id`'s entry and its routes. A prefix another peer
     /// had moves to this one, as in WireGuard.
+    ///
+    /// Costs the number of prefixes involved, not the number of peers:
+    /// `up` calls it once per peer, so 10,000 peers stay linear.
     pub fn set(&mut self, id: PeerId, info: PeerInfo) {
-        self.routes.remove_by_value(&id);
-        for p in &info.allowed_ips {
-            self.routes.insert(*p, id);
+        if let Some(old) = self.peers.get(&id) {
+            for p in &old.allowed_ips {
+                if self.routes.get(*p) == Some(&id) {
+                    self.routes.remove(*p);
+                }
+            }
         }
-        // Prefixes taken from other peers leave their lists too.
-        for (other, entry) in &mut self.peers {
-            if *other != id {
-                entry.allowed_ips.retain(|p| !info.allowed_ips.contains(p));
+        for p in &info.allowed_ips {
+            match self.routes.insert(*p, id) {
+                // Taken from another peer: it leaves that peer's list too.
+                Some(other) if other != id => {
+                    if let Some(entry) = self.peers.get_mut(&other) {
+                        entry.allowed_ips.retain(|q| q != p);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(old) = self.peers.get(&id) {
+            if old.public_key != info.public_key {
+                self.by_key.remove(&old.public_key);
             }
         }
         self.by_key.insert(info.public_key, id);
@@ -119,8 +135,12 @@ impl PeerTable {
 
     /// Removes a peer and its routes.
     pub fn remove(&mut self, id: PeerId) -> Option<PeerInfo> {
-        self.routes.remove_by_value(&id);
         let info = self.peers.remove(&id)?;
+        for p in &info.allowed_ips {
+            if self.routes.get(*p) == Some(&id) {
+                self.routes.remove(*p);
+            }
+        }
         self.by_key.remove(&info.public_key);
         Some(info)
     }
@@ -168,5 +188,81 @@ impl PeerTable {
     #[must_use]
     pub fn all_allowed_ips(&self) -> Vec<Prefix> {
         self.routes.iter().map(|(p, _)| p).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> X25519PublicKey {
+        X25519PublicKey([n; 32])
+    }
+
+    fn prefix(n: u64) -> Prefix {
+        // A small pool, /24s and /32s, so prefixes collide and move.
+        let host = u8::try_from(n % 6).unwrap_or(0);
+        let len = if n % 2 == 0 { 32 } else { 24 };
+        Prefix::new(IpAddr::from([10, 0, host, 1]), len).expect("valid")
+    }
+
+    /// After any sequence of `set` and `remove`, each peer's list holds
+    /// exactly the prefixes the routing table maps to it (checked against
+    /// the table's own scan, `prefixes_of`), and keys map back to ids.
+    #[test]
+    fn peer_lists_and_routes_agree_under_random_operations() {
+        let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for _round in 0..20 {
+            let mut t = PeerTable::new();
+            let core = dybervpn_proto::Device::new(
+                dybervpn_crypto::X25519SecretKey::from_bytes([7; 32]),
+                Mode::Classic,
+                None,
+                dybervpn_crypto::backend(dybervpn_crypto::BackendKind::default()),
+            )
+            .expect("device");
+            let mut ids: Vec<PeerId> = Vec::new();
+            for step in 0..400 {
+                let slot = next() % 8;
+                if next() % 4 == 0 {
+                    if let Some(id) = ids.get(usize::try_from(slot).unwrap_or(0)).copied() {
+                        t.remove(id);
+                    }
+                } else {
+                    // Handles come from the core, one per key.
+                    let k = key(u8::try_from(slot).unwrap_or(0));
+                    let id = core.peer_by_key(&k).unwrap_or_else(|| {
+                        core.add_peer(dybervpn_proto::PeerConfig::new(k))
+                            .expect("peer")
+                    });
+                    let mut info = PeerInfo::new(k, Mode::Classic);
+                    let mut allowed: Vec<Prefix> =
+                        (0..next() % 4).map(|_| prefix(next())).collect();
+                    allowed.sort();
+                    allowed.dedup();
+                    info.allowed_ips = allowed;
+                    t.set(id, info);
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                for (id, info) in t.sorted() {
+                    assert_eq!(
+                        info.allowed_ips,
+                        t.routes.prefixes_of(&id),
+                        "step {step}: {id}"
+                    );
+                    assert_eq!(t.by_key(&info.public_key), Some(id));
+                }
+                let listed: usize = t.sorted().iter().map(|(_, i)| i.allowed_ips.len()).sum();
+                assert_eq!(listed, t.routes.len(), "step {step}: no orphan routes");
+            }
+        }
     }
 }
