@@ -13,7 +13,11 @@
 //!   decides, as in WireGuard, which is what a gateway peer with `0.0.0.0/0`
 //!   beside more specific peers relies on.
 
-use dybervpn_crypto::backend;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use dybervpn_crypto::{backend, X25519PublicKey};
 use dybervpn_proto::Mode;
 
 use crate::cidr::Cidr;
@@ -235,37 +239,53 @@ fn peer(
 }
 
 /// The cross-peer checks: duplicate keys, the interface's own key, and
-/// overlapping allowed IPs. A naive pairwise comparison: configurations hold
-/// at most thousands of peers, and clarity wins here.
+/// overlapping allowed IPs.
+///
+/// Each peer is checked against the earlier ones through two indexes (keys
+/// in a hash map, allowed IPs in an ordered map), so 10,000 peers cost
+/// about 10,000 × 33 map probes rather than 50 million pairwise
+/// comparisons. The reports are exactly those of the pairwise comparison,
+/// in the same order, which a test checks against a naive reference
+/// (`naive_cross_peer` below).
 fn cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Checked]) {
+    let mut first_with_key: HashMap<X25519PublicKey, usize> = HashMap::new();
+    // Every earlier peer's allowed IPs: prefix -> (peer, position in its list).
+    let mut earlier_ips: BTreeMap<Cidr, Vec<(usize, usize)>> = BTreeMap::new();
     for (i, c) in checked.iter().enumerate() {
-        let Some(p) = &c.peer else { continue };
-        if iface.is_some_and(|f| f.public_key == p.public_key) {
-            ctx.report(
-                c.key_span.clone(),
-                format!("peer[{i}].public_key"),
-                Problem::OwnPublicKey,
-            );
-        }
-        let earlier = checked.iter().enumerate().take(i);
-        if let Some((j, first)) = earlier
-            .filter_map(|(j, o)| o.peer.as_ref().map(|q| (j, q)))
-            .find(|(_, q)| q.public_key == p.public_key)
-        {
-            ctx.report(
-                c.key_span.clone(),
-                format!("peer[{i}].public_key"),
-                Problem::DuplicatePeer {
-                    first: j,
-                    first_name: first.name.clone(),
-                },
-            );
-        }
-        for ip in &c.ips {
-            for (j, other) in checked.iter().enumerate().take(i) {
-                if let Some(o) = other.ips.iter().find(|o| o.value.overlaps(&ip.value)) {
-                    let other_name = other.peer.as_ref().and_then(|q| q.name.clone());
-                    let problem = if o.value == ip.value {
+        if let Some(p) = &c.peer {
+            if iface.is_some_and(|f| f.public_key == p.public_key) {
+                ctx.report(
+                    c.key_span.clone(),
+                    format!("peer[{i}].public_key"),
+                    Problem::OwnPublicKey,
+                );
+            }
+            match first_with_key.entry(p.public_key) {
+                Entry::Occupied(first) => {
+                    let j = *first.get();
+                    ctx.report(
+                        c.key_span.clone(),
+                        format!("peer[{i}].public_key"),
+                        Problem::DuplicatePeer {
+                            first: j,
+                            first_name: checked
+                                .get(j)
+                                .and_then(|f| f.peer.as_ref())
+                                .and_then(|f| f.name.clone()),
+                        },
+                    );
+                }
+                Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+            }
+            for ip in &c.ips {
+                for (j, o) in overlapping(&earlier_ips, checked, ip.value) {
+                    let other_name = checked
+                        .get(j)
+                        .and_then(|q| q.peer.as_ref())
+                        .and_then(|q| q.name.clone());
+                    let problem = if o == ip.value {
                         Problem::DuplicateAllowedIp {
                             cidr: ip.value,
                             other_peer: j,
@@ -274,7 +294,7 @@ fn cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Che
                     } else {
                         Problem::OverlappingAllowedIps {
                             cidr: ip.value,
-                            other: o.value,
+                            other: o,
                             other_peer: j,
                             other_name,
                         }
@@ -283,5 +303,194 @@ fn cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Che
                 }
             }
         }
+        // A peer without a key still claims its prefixes for later peers.
+        for (pos, ip) in c.ips.iter().enumerate() {
+            earlier_ips.entry(ip.value).or_default().push((i, pos));
+        }
+    }
+}
+
+/// The earlier peers with an allowed IP overlapping `ip` (a network), in
+/// peer order, each with its first such prefix (in its own list's order).
+fn overlapping(
+    earlier: &BTreeMap<Cidr, Vec<(usize, usize)>>,
+    checked: &[Checked],
+    ip: Cidr,
+) -> Vec<(usize, Cidr)> {
+    let mut hits: Vec<(usize, usize)> = Vec::new();
+    // Prefixes containing `ip` (itself included): one probe per length.
+    for len in 0..=ip.prefix_len() {
+        if let Some(wider) = Cidr::new(ip.addr(), len).map(|c| c.network()) {
+            if let Some(owners) = earlier.get(&wider) {
+                hits.extend(owners);
+            }
+        }
+    }
+    // Prefixes inside `ip`: a range of the ordered map, from `ip` itself to
+    // its last address at full length.
+    let full = if ip.addr().is_ipv4() { 32 } else { 128 };
+    let host_bits = u32::from(full - ip.prefix_len());
+    let last = ip
+        .nth(u128::MAX.checked_shr(128 - host_bits).unwrap_or(0))
+        .and_then(|a| Cidr::new(a, full));
+    if let Some(last) = last.filter(|l| *l >= ip) {
+        for (inner, owners) in earlier.range((Bound::Included(ip), Bound::Included(last))) {
+            if ip.covers(inner) {
+                hits.extend(owners);
+            }
+        }
+    }
+    hits.sort_unstable();
+    hits.dedup_by_key(|(j, _)| *j);
+    hits.into_iter()
+        .filter_map(|(j, pos)| {
+            let o = checked.get(j)?.ips.get(pos)?.value;
+            Some((j, o))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::path::Path;
+
+    /// The original pairwise comparison, kept as the reference.
+    fn naive_cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Checked]) {
+        for (i, c) in checked.iter().enumerate() {
+            let Some(p) = &c.peer else { continue };
+            if iface.is_some_and(|f| f.public_key == p.public_key) {
+                ctx.report(
+                    c.key_span.clone(),
+                    format!("peer[{i}].public_key"),
+                    Problem::OwnPublicKey,
+                );
+            }
+            let earlier = checked.iter().enumerate().take(i);
+            if let Some((j, first)) = earlier
+                .filter_map(|(j, o)| o.peer.as_ref().map(|q| (j, q)))
+                .find(|(_, q)| q.public_key == p.public_key)
+            {
+                ctx.report(
+                    c.key_span.clone(),
+                    format!("peer[{i}].public_key"),
+                    Problem::DuplicatePeer {
+                        first: j,
+                        first_name: first.name.clone(),
+                    },
+                );
+            }
+            for ip in &c.ips {
+                for (j, other) in checked.iter().enumerate().take(i) {
+                    if let Some(o) = other.ips.iter().find(|o| o.value.overlaps(&ip.value)) {
+                        let other_name = other.peer.as_ref().and_then(|q| q.name.clone());
+                        let problem = if o.value == ip.value {
+                            Problem::DuplicateAllowedIp {
+                                cidr: ip.value,
+                                other_peer: j,
+                                other_name,
+                            }
+                        } else {
+                            Problem::OverlappingAllowedIps {
+                                cidr: ip.value,
+                                other: o.value,
+                                other_peer: j,
+                                other_name,
+                            }
+                        };
+                        ctx.report(ip.span.clone(), format!("peer[{i}].allowed_ips"), problem);
+                    }
+                }
+            }
+        }
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// A prefix from a small pool, so duplicates and nesting are common:
+    /// IPv4 and IPv6, lengths 0 to full, addresses sharing high bits.
+    fn random_cidr(rng: &mut Rng) -> Cidr {
+        let v6 = rng.below(4) == 0;
+        let addr = if v6 {
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, rng.below(4) as u16))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(
+                10,
+                rng.below(3) as u8,
+                rng.below(3) as u8,
+                rng.below(3) as u8,
+            ))
+        };
+        let full = if v6 { 128 } else { 32 };
+        let len = match rng.below(5) {
+            0 => 0,
+            1 => full,
+            _ => rng.below(u64::from(full) + 1) as u8,
+        };
+        Cidr::new(addr, len).expect("len within width").network()
+    }
+
+    /// Peers as `peer()` leaves them: networks only, none covered by an
+    /// earlier one of the same peer; some without a key, some sharing one.
+    fn random_checked(rng: &mut Rng, peers: usize) -> Vec<Checked> {
+        (0..peers)
+            .map(|i| {
+                let mut ips: Vec<Sp<Cidr>> = Vec::new();
+                for k in 0..rng.below(4) {
+                    let c = random_cidr(rng);
+                    if !ips.iter().any(|o| o.value.covers(&c)) {
+                        ips.push(Sp::new(c, (i * 10 + k as usize)..(i * 10 + 5)));
+                    }
+                }
+                let peer = (rng.below(8) != 0).then(|| {
+                    let mut p =
+                        PeerConfig::new(X25519PublicKey([rng.below(6) as u8; 32]), Mode::Hybrid);
+                    p.name = (rng.below(2) == 0).then(|| format!("p{i}"));
+                    p
+                });
+                Checked {
+                    peer,
+                    key_span: i..i + 1,
+                    ips,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn indexed_checks_report_exactly_what_the_pairwise_ones_do() {
+        let path = Path::new("t.toml");
+        let (mut reports, mut overlaps) = (0usize, 0usize);
+        for seed in 1..=200u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let peers = 1 + rng.below(12) as usize;
+            let checked = random_checked(&mut rng, peers);
+            let mut fast = Ctx::new(path, "");
+            let mut naive = Ctx::new(path, "");
+            cross_peer(&mut fast, None, &checked);
+            naive_cross_peer(&mut naive, None, &checked);
+            assert_eq!(fast.diags, naive.diags, "seed {seed}");
+            reports += fast.diags.len();
+            overlaps += fast
+                .diags
+                .iter()
+                .filter(|d| d.to_string().contains("overlaps"))
+                .count();
+        }
+        // The pool is small enough that every kind of report happens.
+        assert!(
+            reports > 200 && overlaps > 50,
+            "{reports} reports, {overlaps} overlaps"
+        );
     }
 }
