@@ -81,18 +81,19 @@ fn load(path: &Path) -> Result<Config, DaemonError> {
 pub fn up(opts: &UpOptions) -> Result<(), DaemonError> {
     let (name, path) = resolve_target(&opts.target)?;
     let config = load(&path)?;
-    up_loaded(&name, &path, &opts.target, &config, opts.foreground)
+    up_loaded(&name, &path, &opts.target, config, opts.foreground)
 }
 
 /// `up` once the caller has loaded and checked the configuration (the CLI
 /// does, so its diagnostics read exactly like `check`'s). Refuses an
 /// interface that is already up and a caller that is not root, before
-/// creating anything.
+/// creating anything. Takes the configuration by value so a foreground
+/// daemon can free it once the interface is up.
 pub fn up_loaded(
     name: &str,
     path: &Path,
     target: &str,
-    config: &Config,
+    config: Config,
     foreground: bool,
 ) -> Result<(), DaemonError> {
     refuse_if_running(name)?;
@@ -193,8 +194,15 @@ fn init_logging(config: &Config) {
 }
 
 /// Runs the interface in this process until SIGTERM or SIGINT.
-pub fn run_foreground(name: &str, path: &Path, config: &Config) -> Result<(), DaemonError> {
-    init_logging(config);
+///
+/// The configuration is freed once the interface is up, and the heap
+/// trimmed, here and after each reload: the daemon keeps its own copy of
+/// what it needs, and with 10,000 peers the parsed configuration (424 bytes
+/// a peer) and the freed TOML document would otherwise stay resident (see
+/// [`crate::os::mem`]).
+pub fn run_foreground(name: &str, path: &Path, config: Config) -> Result<(), DaemonError> {
+    crate::os::mem::configure_heap();
+    init_logging(&config);
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| DaemonError::Os(crate::os::OsError::io("installing signal handlers", e)))?;
     let pid = PidFile::create(Path::new(PID_DIR), name).map_err(|e| {
@@ -207,7 +215,7 @@ pub fn run_foreground(name: &str, path: &Path, config: &Config) -> Result<(), Da
             DaemonError::Os(crate::os::OsError::io("writing the PID file", e))
         }
     })?;
-    let daemon = Daemon::start(config, &DaemonOptions::new(name))?;
+    let daemon = Daemon::start(&config, &DaemonOptions::new(name))?;
     tracing::info!(
         interface = name,
         listen = daemon.listen_port(),
@@ -216,6 +224,8 @@ pub fn run_foreground(name: &str, path: &Path, config: &Config) -> Result<(), Da
         "{name}: up, listening on UDP port {}",
         daemon.listen_port()
     );
+    drop(config);
+    crate::os::mem::release_free_heap();
     // Bounded by the process's life: every signal either reloads or ends it.
     for signal in signals.forever() {
         if signal == SIGHUP {
@@ -226,6 +236,7 @@ pub fn run_foreground(name: &str, path: &Path, config: &Config) -> Result<(), Da
                     "reload failed, configuration unchanged: {e}"
                 ),
             }
+            crate::os::mem::release_free_heap();
             continue;
         }
         break;

@@ -279,7 +279,7 @@ fn down_leaves_nothing_and_a_second_up_is_refused() {
         &p.names[0],
         &p.paths[0],
         &p.paths[0].to_string_lossy(),
-        &config,
+        config,
         true,
     )
     .expect_err("already up");

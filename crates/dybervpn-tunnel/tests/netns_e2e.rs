@@ -76,7 +76,7 @@ fn inner_daemon() {
     let role: u8 = role.parse().expect("role");
     let mode: Mode = mode.parse().expect("mode");
     let config = config_for(role, mode);
-    commands::run_foreground(&name, Path::new("/nonexistent.toml"), &config)
+    commands::run_foreground(&name, Path::new("/nonexistent.toml"), config)
         .expect("daemon ran and stopped cleanly");
 }
 

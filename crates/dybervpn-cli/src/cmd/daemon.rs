@@ -97,7 +97,7 @@ pub fn up(args: &UpArgs) -> Result<(), Failure> {
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
-    commands::up_loaded(&name, &path, &args.target, &loaded.config, args.foreground)?;
+    commands::up_loaded(&name, &path, &args.target, loaded.config, args.foreground)?;
     if !args.foreground {
         println!("{name}: up (`dybervpn status {name}` shows it, `dybervpn down {name}` stops it)");
     }

@@ -8,6 +8,7 @@
 pub mod command;
 mod error;
 pub mod gso;
+pub mod mem;
 pub mod netconf;
 pub mod tun;
 pub mod udp;

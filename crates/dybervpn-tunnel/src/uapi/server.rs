@@ -124,6 +124,10 @@ fn accept_loop(listener: &UnixListener, stop: &AtomicBool, target: &dyn UapiTarg
         // Errors were already reported to the client as errno; the
         // connection just ends.
         let _ = serve_connection(BufReader::new(&stream), &stream, target);
+        // A `get` of 10,000 peers builds a snapshot and a response of a few
+        // megabytes and frees them; give the pages back (requests are rare,
+        // and a trim costs at most about a millisecond).
+        crate::os::mem::release_free_heap();
     }
 }
 
