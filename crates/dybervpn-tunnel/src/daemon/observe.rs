@@ -122,8 +122,12 @@ impl StatusSource for Source {
             })
             .unwrap_or_default();
         metrics.set_peers(peers.len());
+        // A map, not a scan of `peers` per series: 10,000 peers would make
+        // every scrape 10^8 comparisons.
+        let current: HashMap<PeerId, &str> =
+            peers.iter().map(|(id, l)| (*id, l.as_str())).collect();
         series.retain(|id, ser| {
-            let keep = peers.iter().any(|(p, l)| p == id && *l == ser.label);
+            let keep = current.get(id) == Some(&ser.label.as_str());
             if !keep {
                 metrics.remove_peer(&ser.label);
             }
