@@ -394,10 +394,17 @@ fn handshake_worker(
             shared
                 .events
                 .received(shared, datagram, q.src, &result, now.mono);
+            // Only a message the core accepted from a known peer can make
+            // timer work due (queued packets become sendable, a rekey is
+            // scheduled). Refusals and cookie replies to unauthenticated
+            // sources — all of a flood — leave the timer thread asleep.
             if let Ok(action) = result {
+                let from_peer = !matches!(action, Action::SendToNetwork { peer: None, .. });
                 perform(shared, action);
+                if from_peer {
+                    shared.wake_timers();
+                }
             }
-            shared.wake_timers();
         }
         let _ = give_back.try_send(q.buf);
     }
@@ -428,8 +435,9 @@ pub(super) fn timers(shared: &Shared) {
             match shared.device.update_timers(now, &mut out) {
                 Ok(Action::None) => break,
                 Ok(action) => perform(shared, action),
-                // A peer without an endpoint and the like: try again later.
-                Err(_) => break,
+                // One peer's failure (no endpoint and the like); the core
+                // goes on with the next peer on the next call.
+                Err(_) => {}
             }
         }
         let sleep = next_sleep(&shared.device, shared.clock.now().mono);

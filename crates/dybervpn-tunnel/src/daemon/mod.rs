@@ -176,6 +176,14 @@ impl Daemon {
 
         // The protocol core and its peers first: pure, nothing to undo.
         let backend = dybervpn_crypto::backend(iface.crypto_backend);
+        // aws-lc seeds its random generator from CPU-jitter entropy on first
+        // use, which takes about 100 ms here. Paid inside the first handshake
+        // it delayed the first packet on each side; paid now, it overlaps
+        // creating the interface and its routes.
+        let seeding = {
+            let backend = Arc::clone(&backend);
+            std::thread::spawn(move || backend.fill_random(&mut [0u8; 1]).is_ok())
+        };
         let mldsa = iface
             .mldsa_keypair(&*backend)
             .map_err(|e| DaemonError::Config(format!("interface ML-DSA-65 key: {e}")))?;
@@ -245,6 +253,8 @@ impl Daemon {
             uapi: None,
             metrics_server: None,
         };
+        // A failure here shows again, with its reason, at the first use.
+        let _ = seeding.join();
         daemon.spawn("tun", datapath::tun_reader)?;
         if shared.udp.v4.is_some() {
             daemon.spawn("udp4", |s| {
