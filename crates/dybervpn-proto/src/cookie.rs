@@ -120,7 +120,10 @@ impl CookieChecker {
         Ok(b.mac(secret.expose(), &[address_bytes(src, &mut addr)]))
     }
 
-    /// Whether mac2 is a valid cookie MAC for `src`. Constant time.
+    /// Whether mac2 is a valid cookie MAC for `src`. Constant time in the
+    /// cookie; an all-zero mac2 (what an initiator without a cookie sends,
+    /// and all a flood without cookies can send) is refused without
+    /// computing anything.
     pub(crate) fn mac2_valid(
         &self,
         b: &dyn CryptoBackend,
@@ -128,6 +131,10 @@ impl CookieChecker {
         src: SocketAddr,
         macs: &MacFields<'_>,
     ) -> Result<bool, ProtoError> {
+        if macs.mac2.iter().all(|&x| x == 0) {
+            // Public data; a real MAC is all zeros with probability 2^-128.
+            return Ok(false);
+        }
         let cookie = self.cookie(b, now, src)?;
         let expected = mac_with_cookie(&cookie, &[macs.before_mac2]);
         Ok(expected.ct_eq(macs.mac2).into())
