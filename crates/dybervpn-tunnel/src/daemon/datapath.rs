@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use dybervpn_proto::constants::{MSG_HYBRID_RESPONSE, MSG_PQ_RESPONSE, MSG_RESPONSE};
 use dybervpn_proto::{Action, Device};
 
 use super::Shared;
@@ -391,17 +392,27 @@ fn handshake_worker(
         if let Some(datagram) = q.buf.get(..q.len) {
             let now = shared.clock.now();
             let result = shared.device.decapsulate(now, q.src, datagram, &mut out);
+            let from = result.as_ref().map(|action| match action {
+                Action::SendToNetwork { peer, .. } => *peer,
+                Action::DeliverToTunnel { peer, .. } => Some(*peer),
+                _ => None,
+            });
             shared
                 .events
-                .received(shared, datagram, q.src, &result, now.mono);
-            // Only a message the core accepted from a known peer can make
-            // timer work due (queued packets become sendable, a rekey is
-            // scheduled). Refusals and cookie replies to unauthenticated
-            // sources — all of a flood — leave the timer thread asleep.
+                .received(shared, datagram, q.src, from, now.mono);
+            // Only an accepted response makes timer work due at once: the
+            // packets queued while the handshake ran, beyond the first that
+            // the core sent with its answer. Anything else — an answered
+            // initiation, a refusal, a cookie reply, all of a flood —
+            // leaves the timer thread to its own schedule, so handshake
+            // load does not turn into scans of the whole peer table.
+            let response = matches!(
+                datagram.first(),
+                Some(&(MSG_RESPONSE | MSG_HYBRID_RESPONSE | MSG_PQ_RESPONSE))
+            );
             if let Ok(action) = result {
-                let from_peer = !matches!(action, Action::SendToNetwork { peer: None, .. });
                 perform(shared, action);
-                if from_peer {
+                if response {
                     shared.wake_timers();
                 }
             }
@@ -430,7 +441,7 @@ pub(super) fn timers(shared: &Shared) {
     let mut out = vec![0u8; OUT_BUF];
     while !shared.stopping() {
         let now = shared.clock.now();
-        shared.events.tick(shared, now.mono);
+        shared.events.tick(now.mono);
         for _ in 0..MAX_TIMER_ACTIONS {
             match shared.device.update_timers(now, &mut out) {
                 Ok(Action::None) => break,

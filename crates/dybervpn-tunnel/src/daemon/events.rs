@@ -3,22 +3,24 @@
 //!
 //! * the handshake messages sent and received, counted with their bytes by
 //!   type (so `status` and the demo can show the sizes on the wire);
-//! * handshake outcomes for the metrics and the log: a peer's handshake
-//!   counter (kept by the core) going up is a success, an initiation sent
-//!   while an earlier one is still unanswered is a timeout, and a refused
-//!   handshake message is a `failure` or `refused` by the core's error;
+//! * handshake outcomes for the metrics and the log: a response the core
+//!   sends for a peer is a responder's success, a response it accepts is
+//!   an initiator's success, an initiation sent while an earlier one is
+//!   still unanswered is a timeout, and a refused handshake message is a
+//!   `failure` or `refused` by the core's error;
 //! * the initiator's handshake time: from sending the initiation that
 //!   succeeded to receiving its response;
 //! * heartbeats of the UDP and timer loops, for `/health`.
 //!
 //! The hooks cost a branch on the first byte of each datagram; the
 //! per-peer work happens only for handshake messages (a few per peer every
-//! two minutes) and on the timer thread.
+//! two minutes), and only for the peer concerned: nothing here visits every
+//! peer, so the cost does not grow with their number.
 #![forbid(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -132,12 +134,8 @@ pub struct HandshakeEvent {
 
 #[derive(Debug, Default)]
 struct Track {
-    /// The count of completed handshakes last seen in the core's stats.
-    seen: u64,
     /// When the unanswered initiation was sent (monotonic).
     initiation_sent: Option<Duration>,
-    /// The type of the last handshake message sent to the peer.
-    last_sent: u8,
     /// How long the last handshake we initiated took.
     last_duration: Option<Duration>,
 }
@@ -149,8 +147,6 @@ pub struct Events {
     pub wire: HandshakeWire,
     heartbeat_udp: AtomicU64,
     heartbeat_timers: AtomicU64,
-    activity: AtomicBool,
-    last_response_ok: AtomicU64,
     tracks: Mutex<HashMap<PeerId, Track>>,
     recent: Mutex<VecDeque<HandshakeEvent>>,
     limiter: WarnLimiter<(MetricDrop, IpAddr)>,
@@ -162,8 +158,6 @@ impl Default for Events {
             wire: HandshakeWire::default(),
             heartbeat_udp: AtomicU64::new(0),
             heartbeat_timers: AtomicU64::new(0),
-            activity: AtomicBool::new(false),
-            last_response_ok: AtomicU64::new(0),
             tracks: Mutex::new(HashMap::new()),
             recent: Mutex::new(VecDeque::new()),
             limiter: WarnLimiter::new(LimitConfig::default()),
@@ -287,22 +281,30 @@ impl Events {
             RESPONSE => self.wire.response_sent.add(datagram.len()),
             _ => self.wire.cookie_sent.add(datagram.len()),
         }
-        let Some(peer) = peer else { return };
-        let mut timed_out = None;
-        {
+        let (Some(peer), Some(mode)) = (peer, mode) else {
+            return;
+        };
+        if kind == RESPONSE {
+            // The core answers an initiation only once it has derived the
+            // session: the responder's side of the handshake is complete.
+            self.push(
+                shared,
+                HandshakeEvent {
+                    peer: Some(peer),
+                    mode,
+                    role: Role::Responder,
+                    result: HandshakeResult::Success,
+                    duration: None,
+                },
+            );
+            return;
+        }
+        let timed_out = {
             let mut tracks = self.tracks.lock().unwrap_or_else(PoisonError::into_inner);
             let t = tracks.entry(peer).or_default();
-            t.last_sent = kind;
-            if kind == INITIATION {
-                if t.initiation_sent.is_some() {
-                    timed_out = mode;
-                }
-                t.initiation_sent = Some(mono);
-            } else if kind == RESPONSE {
-                self.activity.store(true, Ordering::Relaxed);
-            }
-        }
-        if let Some(mode) = timed_out {
+            t.initiation_sent.replace(mono).is_some()
+        };
+        if timed_out {
             self.push(
                 shared,
                 HandshakeEvent {
@@ -317,13 +319,14 @@ impl Events {
     }
 
     /// Hook: a handshake message (not a transport message) was received
-    /// and handed to the core, which answered `result`.
-    pub(crate) fn received<T>(
+    /// and handed to the core, which accepted it (`Ok`, with the peer it
+    /// came from when the core named one) or refused it.
+    pub(crate) fn received(
         &self,
         shared: &Shared,
         datagram: &[u8],
         src: SocketAddr,
-        result: &Result<T, ProtoError>,
+        result: Result<Option<PeerId>, &ProtoError>,
         mono: Duration,
     ) {
         let Some((kind, mode)) = datagram.first().and_then(|t| kind_of(*t)) else {
@@ -335,11 +338,10 @@ impl Events {
             _ => self.wire.cookie_received.add(datagram.len()),
         }
         let err = match result {
-            Ok(_) => {
-                if kind == RESPONSE {
-                    self.last_response_ok.store(nanos(mono), Ordering::Relaxed);
+            Ok(peer) => {
+                if let (RESPONSE, Some(peer), Some(mode)) = (kind, peer, mode) {
+                    self.initiator_succeeded(shared, peer, mode, mono);
                 }
-                self.activity.store(true, Ordering::Relaxed);
                 return;
             }
             Err(e) => e,
@@ -391,59 +393,37 @@ impl Events {
         }
     }
 
-    /// Timer thread: turns handshake counters that went up into events,
-    /// and writes the rate limiter's summaries.
-    pub(crate) fn tick(&self, shared: &Shared, mono: Duration) {
+    /// The core accepted a response from `peer`: the handshake this side
+    /// initiated is complete. Its time runs from sending the initiation.
+    fn initiator_succeeded(&self, shared: &Shared, peer: PeerId, mode: Mode, mono: Duration) {
+        let duration = {
+            let mut tracks = self.tracks.lock().unwrap_or_else(PoisonError::into_inner);
+            let t = tracks.entry(peer).or_default();
+            let duration = t
+                .initiation_sent
+                .take()
+                .map(|sent| mono.saturating_sub(sent));
+            if duration.is_some() {
+                t.last_duration = duration;
+            }
+            duration
+        };
+        self.push(
+            shared,
+            HandshakeEvent {
+                peer: Some(peer),
+                mode,
+                role: Role::Initiator,
+                result: HandshakeResult::Success,
+                duration,
+            },
+        );
+    }
+
+    /// Timer thread: its heartbeat, and the rate limiter's summaries.
+    pub(crate) fn tick(&self, mono: Duration) {
         self.timers_turn(mono);
         self.limiter.log_summaries();
-        if !self.activity.swap(false, Ordering::Relaxed) {
-            return;
-        }
-        let peers = shared.device.peers();
-        let response_at = Duration::from_nanos(self.last_response_ok.load(Ordering::Relaxed));
-        let mut events = Vec::new();
-        {
-            let mut tracks = self.tracks.lock().unwrap_or_else(PoisonError::into_inner);
-            tracks.retain(|id, _| peers.contains(id));
-            for id in peers {
-                let Some(stats) = shared.device.peer_stats(id) else {
-                    continue;
-                };
-                let t = tracks.entry(id).or_default();
-                if stats.handshakes <= t.seen {
-                    continue;
-                }
-                let new = stats.handshakes - t.seen;
-                t.seen = stats.handshakes;
-                let mode = stats.last_handshake_mode.unwrap_or_default();
-                let (role, duration) = match (t.last_sent, t.initiation_sent.take()) {
-                    (INITIATION, Some(sent)) => {
-                        let done = if response_at >= sent {
-                            response_at
-                        } else {
-                            mono
-                        };
-                        (Role::Initiator, Some(done.saturating_sub(sent)))
-                    }
-                    _ => (Role::Responder, None),
-                };
-                if duration.is_some() {
-                    t.last_duration = duration;
-                }
-                for i in 0..new.min(16) {
-                    events.push(HandshakeEvent {
-                        peer: Some(id),
-                        mode,
-                        role,
-                        result: HandshakeResult::Success,
-                        duration: if i == 0 { duration } else { None },
-                    });
-                }
-            }
-        }
-        for e in events {
-            self.push(shared, e);
-        }
     }
 
     /// How long the last handshake this side initiated with `peer` took.
