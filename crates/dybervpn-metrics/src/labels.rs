@@ -182,11 +182,15 @@ pub enum DropReason {
     /// An outgoing packet dropped because the queue waiting for a
     /// handshake was full.
     QueueFull,
+    /// A received handshake message dropped because the daemon's handshake
+    /// queue was full (the worker was behind: a flood, or more handshakes
+    /// than the CPU can answer).
+    HandshakeQueueFull,
 }
 
 impl DropReason {
     /// Every reason, in the order they are encoded.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Malformed,
         Self::BadMac1,
         Self::CookieRequired,
@@ -202,6 +206,7 @@ impl DropReason {
         Self::SourceNotAllowed,
         Self::NoRoute,
         Self::QueueFull,
+        Self::HandshakeQueueFull,
     ];
 
     /// The label value.
@@ -223,6 +228,7 @@ impl DropReason {
             Self::SourceNotAllowed => "source_not_allowed",
             Self::NoRoute => "no_route",
             Self::QueueFull => "queue_full",
+            Self::HandshakeQueueFull => "handshake_queue_full",
         }
     }
 

@@ -108,6 +108,7 @@ impl Shared {
             ("encapsulate_failed", &c.encapsulate_failed),
             ("udp_send_errors", &c.udp_send_errors),
             ("tun_write_errors", &c.tun_write_errors),
+            ("handshake_queue_full", &c.handshake_queue_full),
         ] {
             v.push((name.to_owned(), n.load(Ordering::Relaxed)));
         }

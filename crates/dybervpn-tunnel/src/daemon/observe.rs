@@ -59,6 +59,8 @@ impl Source {
         *totals.entry(MetricDrop::NoRoute).or_default() += load(&s.counters.no_route);
         *totals.entry(MetricDrop::SourceNotAllowed).or_default() += load(&s.counters.bad_source);
         *totals.entry(MetricDrop::Malformed).or_default() += load(&s.counters.not_ip);
+        *totals.entry(MetricDrop::HandshakeQueueFull).or_default() +=
+            load(&s.counters.handshake_queue_full);
         totals
     }
 }
