@@ -42,7 +42,8 @@ pub const OUT_BUF: usize = MAX_PACKET + 64;
 /// The timer thread wakes at least this often (it also wakes on demand).
 pub const MAX_TIMER_SLEEP: Duration = Duration::from_millis(100);
 /// Handshake messages waiting for the worker, at most (each buffer
-/// [`HANDSHAKE_BUF`] bytes, allocated when the reader starts).
+/// [`HANDSHAKE_BUF`] bytes, allocated the first time the queue is that
+/// deep and reused from then on).
 const HANDSHAKE_QUEUE: usize = 256;
 /// The largest handshake message (a pq-only initiation is 4,641 bytes).
 const HANDSHAKE_BUF: usize = 4_800;
@@ -288,8 +289,8 @@ struct Queued {
 /// into the TUN write batch, which coalesces TCP segments before writing.
 ///
 /// Handshake messages (initiations, responses, cookie replies) go to a
-/// worker thread through a bounded queue of [`HANDSHAKE_QUEUE`] buffers
-/// allocated up front; when it is full they are dropped, as the kernel
+/// worker thread through a bounded queue of at most [`HANDSHAKE_QUEUE`]
+/// reused buffers ([`HandshakeBufs`]); when it is full they are dropped, as the kernel
 /// module drops them when its handshake queue is full. So a flood of
 /// initiations — even with a valid mac1, each costing a Diffie-Hellman until
 /// the cookie mechanism engages — cannot stall the decryption of an
@@ -297,22 +298,51 @@ struct Queued {
 pub(super) fn udp_reader(shared: &Shared, socket: &UdpSocket) {
     let (queue, work) = mpsc::sync_channel::<Queued>(HANDSHAKE_QUEUE);
     let (give_back, free) = mpsc::sync_channel::<Box<[u8]>>(HANDSHAKE_QUEUE);
-    for _ in 0..HANDSHAKE_QUEUE {
-        let _ = give_back.try_send(vec![0u8; HANDSHAKE_BUF].into_boxed_slice());
-    }
     std::thread::scope(|scope| {
         scope.spawn(move || handshake_worker(shared, &work, &give_back));
-        udp_loop(shared, socket, &queue, &free);
+        let mut bufs = HandshakeBufs {
+            free: &free,
+            allocated: 0,
+        };
+        udp_loop(shared, socket, &queue, &mut bufs);
         // Dropping `queue` here ends the worker.
         drop(queue);
     });
+}
+
+/// The UDP reader's handshake buffers: those the worker gave back are
+/// reused; a new one is allocated only while fewer than [`HANDSHAKE_QUEUE`]
+/// exist. An idle daemon holds none (they were all allocated at start
+/// before: 1.2 MB per reader), a busy one at most [`HANDSHAKE_QUEUE`], and no allocation
+/// happens once the pool has grown to what the load needs.
+struct HandshakeBufs<'a> {
+    free: &'a mpsc::Receiver<Box<[u8]>>,
+    allocated: usize,
+}
+
+impl HandshakeBufs<'_> {
+    fn take(&mut self) -> Option<Box<[u8]>> {
+        if let Ok(b) = self.free.try_recv() {
+            return Some(b);
+        }
+        if self.allocated >= HANDSHAKE_QUEUE {
+            return None;
+        }
+        self.allocated += 1;
+        Some(vec![0u8; HANDSHAKE_BUF].into_boxed_slice())
+    }
+
+    /// A buffer that will not come back (its message could not be queued).
+    fn lost(&mut self) {
+        self.allocated = self.allocated.saturating_sub(1);
+    }
 }
 
 fn udp_loop(
     shared: &Shared,
     socket: &UdpSocket,
     queue: &mpsc::SyncSender<Queued>,
-    free: &mpsc::Receiver<Box<[u8]>>,
+    bufs: &mut HandshakeBufs<'_>,
 ) {
     let mut buf = vec![0u8; MAX_PACKET];
     let mut rx = TunWriteBatch::new();
@@ -359,21 +389,22 @@ fn udp_loop(
                 continue;
             }
             // Handshake messages: to the worker, or dropped when it is
-            // behind (no free buffer).
+            // behind (no free buffer). One longer than any handshake message
+            // is refused (and counted) by the core's length check at once.
             if datagram.len() > HANDSHAKE_BUF {
-                bump(&shared.counters.handshake_queue_full);
+                let _ = shared.device.decapsulate(now, src, datagram, &mut []);
                 continue;
             }
-            let Ok(mut b) = free.try_recv() else {
+            let Some(mut b) = bufs.take() else {
                 bump(&shared.counters.handshake_queue_full);
                 continue;
             };
-            let Some(dst) = b.get_mut(..datagram.len()) else {
-                continue;
-            };
-            dst.copy_from_slice(datagram);
             let len = datagram.len();
+            if let Some(dst) = b.get_mut(..len) {
+                dst.copy_from_slice(datagram);
+            }
             if queue.try_send(Queued { buf: b, len, src }).is_err() {
+                bufs.lost();
                 bump(&shared.counters.handshake_queue_full);
             }
         }

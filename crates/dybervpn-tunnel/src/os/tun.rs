@@ -132,7 +132,10 @@ mod imp {
     pub struct TunWriteBatch {
         bufs: Vec<Vec<u8>>,
         count: usize,
-        gro: GROTable,
+        /// `tun-rs`'s coalescing state, about 1.2 MB of flow tables: made
+        /// at the first write, so a reader that never delivers a packet
+        /// (an idle interface, an address family without traffic) has none.
+        gro: Option<GROTable>,
     }
 
     impl Default for TunWriteBatch {
@@ -142,16 +145,16 @@ mod imp {
     }
 
     impl TunWriteBatch {
-        /// Room for [`IDEAL_BATCH_SIZE`] packets; each buffer can grow to
-        /// a coalesced 64 KB segment without reallocating.
+        /// Room for [`IDEAL_BATCH_SIZE`] packets. Each buffer is allocated
+        /// the first time it is used, with room for a coalesced 64 KB
+        /// segment, and never reallocated: an idle interface (or an
+        /// address family without traffic) holds none of them.
         #[must_use]
         pub fn new() -> Self {
             Self {
-                bufs: (0..IDEAL_BATCH_SIZE)
-                    .map(|_| Vec::with_capacity(VIRTIO_NET_HDR_LEN + MAX_READ + 1024))
-                    .collect(),
+                bufs: (0..IDEAL_BATCH_SIZE).map(|_| Vec::new()).collect(),
                 count: 0,
-                gro: GROTable::new(),
+                gro: None,
             }
         }
 
@@ -177,6 +180,9 @@ mod imp {
         /// [`Self::commit`] keeps what was written at its start.
         pub fn slot(&mut self, len: usize) -> Option<&mut [u8]> {
             let buf = self.bufs.get_mut(self.count)?;
+            if buf.capacity() == 0 {
+                buf.reserve_exact(VIRTIO_NET_HDR_LEN + MAX_READ + 1024);
+            }
             buf.resize(VIRTIO_NET_HDR_LEN + len, 0);
             buf.get_mut(VIRTIO_NET_HDR_LEN..)
         }
@@ -318,7 +324,8 @@ mod imp {
             if bufs.is_empty() {
                 return Ok(0);
             }
-            self.dev.send_multiple(&mut b.gro, bufs, VIRTIO_NET_HDR_LEN)
+            let gro = b.gro.get_or_insert_with(GROTable::new);
+            self.dev.send_multiple(gro, bufs, VIRTIO_NET_HDR_LEN)
         }
 
         /// A handle that wakes blocked readers.
