@@ -71,6 +71,8 @@ SOURCE_BASE=10.98.0.1
 
 die() { echo "handshake_load.sh: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 [[ $(id -u) -eq 0 ]] || die "run as root (network namespaces, TUN devices)"
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "DURATION must be a positive integer"
@@ -93,25 +95,6 @@ NS_B=dvhs-b-$SUFFIX
 IFNAME=dvhs$SUFFIX
 WORK=$(mktemp -d /tmp/dybervpn-hsload.XXXXXX)
 PIDS=()   # every background process we start
-
-kill_pids() {
-    local pid
-    for pid in "$@"; do
-        [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
-    done
-    local i alive
-    for i in $(seq 1 30); do
-        alive=0
-        for pid in "$@"; do
-            [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && alive=1
-        done
-        [[ $alive -eq 0 ]] && return 0
-        sleep 0.1
-    done
-    for pid in "$@"; do
-        [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
-    done
-}
 
 cleanup() {
     local rc=$?

@@ -62,6 +62,8 @@ MTU=1420
 
 die() { echo "scale.sh: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 [[ $(id -u) -eq 0 ]] || die "run as root (network namespaces, TUN devices)"
 [[ $PEERS =~ ^[0-9]+$ && $PEERS -ge 2 && $PEERS -le 60000 ]] || die "PEERS must be an integer from 2 to 60000"
@@ -81,26 +83,6 @@ WORK=$(mktemp -d /tmp/dybervpn-scale.XXXXXX)
 PIDS=()           # every background process we start
 SERVER_PID=""
 
-kill_pids() {
-    local pid
-    for pid in "$@"; do
-        [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
-    done
-    # Bounded wait, then force.
-    local i
-    for i in $(seq 1 50); do
-        local alive=0
-        for pid in "$@"; do
-            [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && alive=1
-        done
-        [[ $alive -eq 0 ]] && return 0
-        sleep 0.1
-    done
-    for pid in "$@"; do
-        [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
-    done
-}
-
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -119,26 +101,8 @@ trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 
 # --- build -------------------------------------------------------------------
-if [[ -n ${DYBERVPN:-} ]]; then
-    NO_BUILD=1
-else
-    TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-    DYBERVPN=$TARGET_DIR/release/dybervpn
-fi
-if [[ -z ${NO_BUILD:-} ]]; then
-    log "building the release binary"
-    (cd "$ROOT" && cargo build --release -p dybervpn-cli --bin dybervpn >&2)
-fi
-[[ -x $DYBERVPN ]] || die "no binary at $DYBERVPN"
-
-need_apt=()
-command -v iperf3 >/dev/null || need_apt+=(iperf3)
-command -v python3 >/dev/null || need_apt+=(python3)
-if ((${#need_apt[@]})); then
-    log "installing ${need_apt[*]} (apt-get)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >&2 ||
-        { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >&2; }
-fi
+build_dybervpn
+apt_install_missing iperf3:iperf3 python3:python3
 
 # --- configurations ----------------------------------------------------------
 log "configurations: B with 1 and with $PEERS peers ($MODE)"

@@ -26,7 +26,8 @@
 #      /proc/<pid>/stat, all threads) over each iperf3 run;
 #   6. measures, per implementation and repeat, the time from starting the
 #      daemons to the first ping reply through the tunnel (the handshake
-#      included; for wireguard-go/boringtun also their `wg set`), and the
+#      included; for wireguard-go/boringtun also their `wg set`; keys and
+#      configuration files are made before the clock starts), and the
 #      idle RTT (20 pings, 50 ms apart) against the bare veth's;
 #   7. writes $OUT/runs.csv (every run), latency.csv, summary.json (medians, ratios),
 #      $OUT/throughput.svg (a plot) and prints the table (bench/summarize.py).
@@ -63,6 +64,8 @@ MTU=1420
 
 die() { echo "throughput.sh: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 [[ $(id -u) -eq 0 ]] || die "run as root (network namespaces, TUN devices)"
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "DURATION must be a positive integer"
@@ -75,26 +78,6 @@ NS_B=dvbench-b-$SUFFIX
 WORK=$(mktemp -d /tmp/dybervpn-bench.XXXXXX)
 PIDS=()           # every background process we start
 SERVER_PID=""
-
-kill_pids() {
-    local pid
-    for pid in "$@"; do
-        [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
-    done
-    # Bounded wait, then force.
-    local i
-    for i in $(seq 1 30); do
-        local alive=0
-        for pid in "$@"; do
-            [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && alive=1
-        done
-        [[ $alive -eq 0 ]] && return 0
-        sleep 0.1
-    done
-    for pid in "$@"; do
-        [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
-    done
-}
 
 cleanup() {
     local rc=$?
@@ -113,30 +96,11 @@ trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 
 # --- build and install -------------------------------------------------------
-if [[ -n ${DYBERVPN:-} ]]; then
-    NO_BUILD=1
-else
-    TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-    DYBERVPN=$TARGET_DIR/release/dybervpn
-fi
-if [[ -z ${NO_BUILD:-} ]]; then
-    log "building the release binary"
-    (cd "$ROOT" && cargo build --release -p dybervpn-cli --bin dybervpn >&2)
-fi
-[[ -x $DYBERVPN ]] || die "no binary at $DYBERVPN"
+build_dybervpn
 
-need_apt=()
-command -v iperf3 >/dev/null || need_apt+=(iperf3)
-command -v wg >/dev/null || need_apt+=(wireguard-tools)
-command -v python3 >/dev/null || need_apt+=(python3)
-if [[ " $IMPLS " == *" wireguard-go "* ]] && ! command -v wireguard-go >/dev/null; then
-    need_apt+=(wireguard-go)
-fi
-if ((${#need_apt[@]})); then
-    log "installing ${need_apt[*]} (apt-get)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >&2 ||
-        { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >&2; }
-fi
+wanted=(iperf3:iperf3 wg:wireguard-tools python3:python3)
+[[ " $IMPLS " == *" wireguard-go "* ]] && wanted+=(wireguard-go:wireguard-go)
+apt_install_missing "${wanted[@]}"
 
 BORINGTUN=""
 if [[ " $IMPLS " == *" boringtun "* ]]; then
@@ -188,7 +152,10 @@ DAEMONS=()   # pids of the current tunnel's daemons
 B_PUB=""     # the responder's X25519 public key (base64), for flood-mac1
 TUN_PEER=10.100.0.2
 
-start_dybervpn() {
+# Keys and configuration files, before the clock starts: the latency figure
+# is from launching the daemons, as for the comparisons (whose `wg genkey`
+# also runs untimed).
+prepare_dybervpn() {
     local mode=$1 d=$WORK/dvb
     mkdir -p "$d"
     "$DYBERVPN" genkey --mode "$mode" >"$d/a.key"
@@ -208,6 +175,10 @@ start_dybervpn() {
         cat "$d/a.pub"
         printf 'endpoint = "10.99.0.1:51820"\nallowed_ips = ["10.100.0.1/32"]\n'
     } >"$d/dvbbb$SUFFIX.toml"
+}
+
+start_dybervpn() {
+    local d=$WORK/dvb
     ip netns exec "$NS_A" "$DYBERVPN" up "$d/dvbba$SUFFIX.toml" --foreground >"$WORK/dvb-a.log" 2>&1 &
     DAEMONS+=($!); PIDS+=($!)
     ip netns exec "$NS_B" "$DYBERVPN" up "$d/dvbbb$SUFFIX.toml" --foreground >"$WORK/dvb-b.log" 2>&1 &
@@ -224,12 +195,16 @@ wg_configure() {
     ip -n "$ns" link set "$ifname" mtu "$MTU" up
 }
 
-start_userspace_wg() {
-    local impl=$1 d=$WORK/wg
+prepare_userspace_wg() {
+    local d=$WORK/wg
     mkdir -p "$d"
     wg genkey >"$d/a.key"; wg pubkey <"$d/a.key" >"$d/a.pub"
     wg genkey >"$d/b.key"; wg pubkey <"$d/b.key" >"$d/b.pub"
     B_PUB=$(cat "$d/b.pub")
+}
+
+start_userspace_wg() {
+    local impl=$1 d=$WORK/wg
     local ia=${2}a$SUFFIX ib=${2}b$SUFFIX
     if [[ $impl == wireguard-go ]]; then
         ip netns exec "$NS_A" env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$ia" >"$WORK/wg-a.log" 2>&1 &
@@ -249,9 +224,10 @@ start_userspace_wg() {
 
 wait_link() {
     local i
-    for i in $(seq 1 100); do
+    # 10 ms steps, 10 s in all: the step bounds the start-up figure's error.
+    for i in $(seq 1 1000); do
         ip -n "$1" link show "$2" >/dev/null 2>&1 && return 0
-        sleep 0.1
+        sleep 0.01
     done
     echo "interface $2 did not appear" >&2
     return 1
@@ -259,9 +235,9 @@ wait_link() {
 
 wait_sock() {
     local i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 1000); do
         [[ -S /var/run/wireguard/$1.sock ]] && return 0
-        sleep 0.1
+        sleep 0.01
     done
     echo "userspace API socket of $1 did not appear" >&2
     return 1
@@ -282,11 +258,15 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 start_impl() {
     DAEMONS=()
     UP_MS=""
+    case $1 in
+    dybervpn-*) prepare_dybervpn "${1#dybervpn-}" ;;
+    wireguard-go | boringtun) prepare_userspace_wg ;;
+    esac || return 1
     local t0
     t0=$(now_ms)
     case $1 in
     veth) TUN_PEER=10.99.0.2; return 0 ;;
-    dybervpn-*) TUN_PEER=10.100.0.2; start_dybervpn "${1#dybervpn-}" ;;
+    dybervpn-*) TUN_PEER=10.100.0.2; start_dybervpn ;;
     wireguard-go) TUN_PEER=10.100.0.2; start_userspace_wg "$1" wggo ;;
     boringtun) TUN_PEER=10.100.0.2; start_userspace_wg "$1" wgbt ;;
     *) die "unknown implementation $1" ;;
