@@ -132,6 +132,19 @@ pub struct HandshakeEvent {
     pub duration: Option<Duration>,
 }
 
+impl HandshakeEvent {
+    /// An outcome with `peer` known and no duration.
+    fn of(peer: PeerId, mode: Mode, role: Role, result: HandshakeResult) -> Self {
+        Self {
+            peer: Some(peer),
+            mode,
+            role,
+            result,
+            duration: None,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Track {
     /// When the unanswered initiation was sent (monotonic).
@@ -289,13 +302,7 @@ impl Events {
             // session: the responder's side of the handshake is complete.
             self.push(
                 shared,
-                HandshakeEvent {
-                    peer: Some(peer),
-                    mode,
-                    role: Role::Responder,
-                    result: HandshakeResult::Success,
-                    duration: None,
-                },
+                HandshakeEvent::of(peer, mode, Role::Responder, HandshakeResult::Success),
             );
             return;
         }
@@ -307,13 +314,7 @@ impl Events {
         if timed_out {
             self.push(
                 shared,
-                HandshakeEvent {
-                    peer: Some(peer),
-                    mode,
-                    role: Role::Initiator,
-                    result: HandshakeResult::Timeout,
-                    duration: None,
-                },
+                HandshakeEvent::of(peer, mode, Role::Initiator, HandshakeResult::Timeout),
             );
         }
     }
@@ -408,14 +409,12 @@ impl Events {
             }
             duration
         };
+        let success = HandshakeEvent::of(peer, mode, Role::Initiator, HandshakeResult::Success);
         self.push(
             shared,
             HandshakeEvent {
-                peer: Some(peer),
-                mode,
-                role: Role::Initiator,
-                result: HandshakeResult::Success,
                 duration,
+                ..success
             },
         );
     }
