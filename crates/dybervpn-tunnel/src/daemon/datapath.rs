@@ -31,6 +31,7 @@ use dybervpn_proto::{Action, Device};
 
 use super::Shared;
 use crate::os::gso;
+use crate::os::priority;
 use crate::os::tun::{TunReadBatch, TunWriteBatch};
 use crate::packet;
 
@@ -418,6 +419,9 @@ fn handshake_worker(
     work: &mpsc::Receiver<Queued>,
     give_back: &mpsc::SyncSender<Box<[u8]>>,
 ) {
+    // Below the data path (see os/priority.rs); if the system refuses, the
+    // worker simply competes as an equal, as before.
+    let _ = priority::set_current_thread_nice(priority::HANDSHAKE_WORKER_NICE);
     let mut out = vec![0u8; OUT_BUF];
     while let Ok(q) = work.recv() {
         if let Some(datagram) = q.buf.get(..q.len) {

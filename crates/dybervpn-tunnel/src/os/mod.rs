@@ -10,6 +10,7 @@ mod error;
 pub mod gso;
 pub mod mem;
 pub mod netconf;
+pub mod priority;
 pub mod tun;
 pub mod udp;
 
