@@ -299,8 +299,20 @@ struct Queued {
 pub(super) fn udp_reader(shared: &Shared, socket: &UdpSocket) {
     let (queue, work) = mpsc::sync_channel::<Queued>(HANDSHAKE_QUEUE);
     let (give_back, free) = mpsc::sync_channel::<Box<[u8]>>(HANDSHAKE_QUEUE);
+    // "wg0-udp4" reads, "wg0-hs4" answers handshakes: told apart in `top -H`
+    // and in profiles.
+    let worker_name = std::thread::current()
+        .name()
+        .map_or_else(|| "handshakes".to_owned(), |n| n.replace("-udp", "-hs"));
     std::thread::scope(|scope| {
-        scope.spawn(move || handshake_worker(shared, &work, &give_back));
+        let spawned = std::thread::Builder::new()
+            .name(worker_name)
+            .spawn_scoped(scope, move || handshake_worker(shared, &work, &give_back));
+        if spawned.is_err() {
+            // No worker: handshake messages are dropped (queue full) and
+            // counted, and the tunnel says so rather than stalling.
+            tracing::error!(interface = %shared.interface, "cannot start the handshake worker thread");
+        }
         let mut bufs = HandshakeBufs {
             free: &free,
             allocated: 0,
