@@ -227,3 +227,42 @@ fn a_timer_round_retransmits_for_every_peer_once_then_ends() {
         Action::None
     ));
 }
+
+/// A responder with packets queued before the session is confirmed: the
+/// initiator's first transport message confirms it, and the device says
+/// timer work is due at once (so a daemon can wake its timer thread
+/// instead of waiting for the next deadline), and the round sends them.
+#[test]
+fn key_confirmation_makes_the_responders_queue_due_at_once() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);
+    let t = now(10);
+    let Out::Net(_, init) = p.a.send(t, &ip_packet(60, 1)) else {
+        panic!("initiation")
+    };
+    let Ok(Out::Net(_, response)) = p.b.recv(t, p.a.addr, &init) else {
+        panic!("response")
+    };
+    // b has only the unconfirmed session: its packet waits in the queue
+    // (and b may start a handshake of its own, which is not needed here).
+    let queued = ip_packet(80, 2);
+    let _ = p.b.send(t, &queued);
+    assert!(!p.b.device.take_timers_due());
+    let Ok(Out::Net(_, first)) = p.a.recv(t, p.b.addr, &response) else {
+        panic!("a's first transport message")
+    };
+    assert!(matches!(p.b.recv(t, p.a.addr, &first), Ok(Out::Tun(..))));
+    assert!(
+        p.b.device.take_timers_due(),
+        "confirmation made the queue due"
+    );
+    assert!(!p.b.device.take_timers_due(), "and the flag was cleared");
+    let sent = p.b.tick(t);
+    let delivered: Vec<_> = sent
+        .iter()
+        .filter_map(|d| match p.a.recv(t, p.b.addr, d) {
+            Ok(Out::Tun(_, packet)) => Some(packet),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, vec![queued]);
+}

@@ -201,6 +201,10 @@ impl Device {
             self.free_indices(retired.indices());
             p.timers.handshake_completed(now.mono);
             p.queue_ready = !p.queue.is_empty();
+            if p.queue_ready {
+                self.timers_due
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
         }
         p.endpoint = Some(src);
         p.timers.authenticated_packet_received(now.mono);

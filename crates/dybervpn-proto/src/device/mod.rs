@@ -118,6 +118,9 @@ pub struct Device {
     limiter: Mutex<RateLimiter>,
     /// The first peer the next `update_timers` call looks at.
     timer_cursor: Mutex<PeerId>,
+    /// Set when a packet's arrival made timer work due at once (see
+    /// [`Device::take_timers_due`]).
+    timers_due: std::sync::atomic::AtomicBool,
     drops: DropCounters,
 }
 
@@ -179,6 +182,7 @@ impl Device {
             load: Mutex::default(),
             limiter: Mutex::new(RateLimiter::new()),
             timer_cursor: Mutex::new(PeerId(0)),
+            timers_due: std::sync::atomic::AtomicBool::new(false),
             drops: DropCounters::default(),
         })
     }
@@ -198,6 +202,18 @@ impl Device {
     /// Sets the tunnel MTU used to bound padding.
     pub fn set_mtu(&self, mtu: usize) {
         self.mtu.store(mtu, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a packet received since the last call made
+    /// [`Device::update_timers`] work due at once, and clears the flag. A
+    /// responder's queued packets become sendable when the initiator's first
+    /// transport message confirms the session; a caller that drives the
+    /// timers from another thread checks this after receiving (one atomic
+    /// swap) and wakes that thread, instead of waiting for its next
+    /// deadline.
+    pub fn take_timers_due(&self) -> bool {
+        self.timers_due
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
     }
 
     /// Forces the under-load state (`Some`) or returns to measuring it

@@ -422,6 +422,11 @@ fn udp_loop(
             }
         }
         flush_tun(shared, &mut rx);
+        // A confirmed session made queued packets sendable: the timer
+        // thread sends them now, not at its next deadline (up to 100 ms).
+        if shared.device.take_timers_due() {
+            shared.wake_timers();
+        }
     }
 }
 
