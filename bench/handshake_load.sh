@@ -123,14 +123,7 @@ fi
 
 # --- the namespaces ----------------------------------------------------------
 log "namespaces $NS_A and $NS_B over a veth pair; $SOURCES local to $NS_A"
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip link add vh0 netns "$NS_A" type veth peer name vh1 netns "$NS_B"
-ip -n "$NS_A" addr add 10.99.0.1/24 dev vh0
-ip -n "$NS_B" addr add 10.99.0.2/24 dev vh1
-for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_A" link set vh0 up
-ip -n "$NS_B" link set vh1 up
+netns_pair "$NS_A" "$NS_B" vh0 vh1
 ip -n "$NS_A" route add local "$SOURCES" dev lo
 ip -n "$NS_B" route add "$SOURCES" via 10.99.0.1
 

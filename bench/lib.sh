@@ -57,3 +57,20 @@ apt_install_missing() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2 ||
         { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2; }
 }
+
+# Creates namespaces $1 and $2 joined by a veth pair ($3 in the first,
+# 10.99.0.1/24; $4 in the second, 10.99.0.2/24), every link up. The caller's
+# cleanup deletes the namespaces, which takes the veth pair with them.
+netns_pair() {
+    local a=$1 b=$2 va=$3 vb=$4 ns
+    ip netns add "$a"
+    ip netns add "$b"
+    ip link add "$va" netns "$a" type veth peer name "$vb" netns "$b"
+    ip -n "$a" addr add 10.99.0.1/24 dev "$va"
+    ip -n "$b" addr add 10.99.0.2/24 dev "$vb"
+    for ns in "$a" "$b"; do
+        ip -n "$ns" link set lo up
+    done
+    ip -n "$a" link set "$va" up
+    ip -n "$b" link set "$vb" up
+}

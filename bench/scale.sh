@@ -140,16 +140,7 @@ EOF
 
 # --- the namespaces ----------------------------------------------------------
 log "namespaces $NS_A and $NS_B over a veth pair"
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip link add vs0 netns "$NS_A" type veth peer name vs1 netns "$NS_B"
-ip -n "$NS_A" addr add 10.99.0.1/24 dev vs0
-ip -n "$NS_B" addr add 10.99.0.2/24 dev vs1
-for ns in "$NS_A" "$NS_B"; do
-    ip -n "$ns" link set lo up
-done
-ip -n "$NS_A" link set vs0 up
-ip -n "$NS_B" link set vs1 up
+netns_pair "$NS_A" "$NS_B" vs0 vs1
 
 ip netns exec "$NS_B" iperf3 -s -p 5201 >"$WORK/iperf3-server.log" 2>&1 &
 SERVER_PID=$!

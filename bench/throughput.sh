@@ -118,16 +118,7 @@ fi
 
 # --- the namespaces ----------------------------------------------------------
 log "namespaces $NS_A and $NS_B over a veth pair"
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip link add vb0 netns "$NS_A" type veth peer name vb1 netns "$NS_B"
-ip -n "$NS_A" addr add 10.99.0.1/24 dev vb0
-ip -n "$NS_B" addr add 10.99.0.2/24 dev vb1
-for ns in "$NS_A" "$NS_B"; do
-    ip -n "$ns" link set lo up
-done
-ip -n "$NS_A" link set vb0 up
-ip -n "$NS_B" link set vb1 up
+netns_pair "$NS_A" "$NS_B" vb0 vb1
 inA() { ip netns exec "$NS_A" "$@"; }
 inB() { ip netns exec "$NS_B" "$@"; }
 
