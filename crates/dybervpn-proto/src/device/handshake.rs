@@ -256,7 +256,7 @@ impl Device {
             }
         };
         peer.cookie.add_macs(b, now.mono, &mut out[..n]);
-        peer.pending = Some(state);
+        peer.pending = Some(Box::new(state));
         peer.stats.tx_bytes += n as u64;
         let mut r = [0u8; 2];
         b.fill_random(&mut r).map_err(ProtoError::Crypto)?;
