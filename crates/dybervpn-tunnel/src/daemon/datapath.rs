@@ -1,6 +1,7 @@
 //! The daemon's threads: one reads the TUN device and encrypts, one per
 //! address family reads UDP and decrypts, one drives the timers. Each owns
-//! its buffers for its whole life, so no packet allocates.
+//! its buffers for its whole life, allocated when first needed, so no packet
+//! allocates once they exist.
 //!
 //! Both directions work in batches so the per-packet system calls and
 //! trips through the kernel's stacks disappear (see `docs/performance.md`):
@@ -14,8 +15,11 @@
 //! * UDP → [`Device::decapsulate`] → TUN (after checking the inner source
 //!   address belongs to the sending peer: otherwise dropped and counted).
 //!   Handshake messages go through a bounded queue to a worker thread per
-//!   UDP reader (dropped when it is full), which answers them and wakes the
-//!   timer thread to send the packets queued while the handshake ran.
+//!   UDP reader (nice 10; dropped when the queue is full), which answers
+//!   them and, after an accepted response, wakes the timer thread to send
+//!   the packets queued while the handshake ran. The reader wakes it too
+//!   when a transport message confirms a session with packets waiting
+//!   ([`Device::take_timers_due`]).
 //! * Timers: [`Device::update_timers`] until it has nothing more, then sleep
 //!   until [`Device::next_deadline`] (at most [`MAX_TIMER_SLEEP`]) or a wake.
 #![forbid(unsafe_code)]

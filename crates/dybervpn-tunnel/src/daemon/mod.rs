@@ -302,7 +302,7 @@ impl Daemon {
     /// Applies `config` to the running interface, as `reload` does:
     /// unchanged peers keep their sessions, removed peers go, new peers
     /// come, and routes follow the allowed IPs. All-or-nothing for the
-    /// peers (see [`target`]); a route `ip` refuses is logged.
+    /// peers (see `daemon/target.rs`); a route `ip` refuses is logged.
     pub fn apply_config(&self, config: &Config) -> Result<(), DaemonError> {
         use crate::uapi::UapiTarget as _;
         let changes = crate::commands::change_set_for(config);
