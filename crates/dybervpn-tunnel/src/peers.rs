@@ -107,11 +107,7 @@ impl PeerTable {
     /// `up` calls it once per peer, so 10,000 peers stay linear.
     pub fn set(&mut self, id: PeerId, info: PeerInfo) {
         if let Some(old) = self.peers.get(&id) {
-            for p in &old.allowed_ips {
-                if self.routes.get(*p) == Some(&id) {
-                    self.routes.remove(*p);
-                }
-            }
+            unroute(&mut self.routes, id, &old.allowed_ips);
         }
         for p in &info.allowed_ips {
             match self.routes.insert(*p, id) {
@@ -136,11 +132,7 @@ impl PeerTable {
     /// Removes a peer and its routes.
     pub fn remove(&mut self, id: PeerId) -> Option<PeerInfo> {
         let info = self.peers.remove(&id)?;
-        for p in &info.allowed_ips {
-            if self.routes.get(*p) == Some(&id) {
-                self.routes.remove(*p);
-            }
-        }
+        unroute(&mut self.routes, id, &info.allowed_ips);
         self.by_key.remove(&info.public_key);
         Some(info)
     }
@@ -188,6 +180,16 @@ impl PeerTable {
     #[must_use]
     pub fn all_allowed_ips(&self) -> Vec<Prefix> {
         self.routes.iter().map(|(p, _)| p).collect()
+    }
+}
+
+/// Removes `id`'s routes for `prefixes`, leaving any of them that another
+/// peer has taken since.
+fn unroute(routes: &mut AllowedIps<PeerId>, id: PeerId, prefixes: &[Prefix]) {
+    for p in prefixes {
+        if routes.get(*p) == Some(&id) {
+            routes.remove(*p);
+        }
     }
 }
 

@@ -23,7 +23,6 @@ pub fn set_current_thread_nice(nice: i32) -> std::io::Result<()> {
         // the scheduler's weight of the calling thread; it touches no memory
         // of ours. `PRIO_PROCESS` is a `c_int` on glibc and a `c_uint` on
         // some other C libraries, hence the cast.
-        #[allow(clippy::cast_sign_loss, clippy::useless_conversion)]
         let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) };
         if rc == 0 {
             Ok(())
