@@ -64,3 +64,10 @@ const _: () = assert!(MIN_INITIATION_INTERVAL.as_nanos() >= 1 << 24);
 /// thousand peers (each initiates at most once per `REKEY_TIMEOUT`) and well
 /// below what the pq-only handshake's ML-DSA verification can sustain.
 pub const UNDER_LOAD_HANDSHAKES_PER_SECOND: u32 = 512;
+
+/// How long the device stays under load after the last message that found
+/// the count above [`UNDER_LOAD_HANDSHAKES_PER_SECOND`]. As the kernel and
+/// wireguard-go keep it for a second after their queue last ran deep: a
+/// flood that goes on is met with cookies from its first message of each
+/// second, not only after another 512 full answers.
+pub const UNDER_LOAD_HOLD: Duration = Duration::from_secs(1);

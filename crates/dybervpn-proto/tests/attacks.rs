@@ -282,3 +282,42 @@ fn unknown_index_and_bad_lengths_are_counted() {
     assert_eq!(p.b.device.drop_count(DropReason::UnknownIndex), 1);
     assert_eq!(p.b.device.drop_count(DropReason::BadLength), 2);
 }
+
+/// A flood of initiations with a valid mac1 (anyone who knows the public key
+/// can compute it) but garbage inside: each one costs the responder its `es`
+/// until the device counts itself under load and answers with cookie replies
+/// instead. The state must last past the second in which it began, or the
+/// first 512 messages of every second would cost a Diffie-Hellman each.
+#[test]
+fn sustained_flood_stays_under_load_across_seconds() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Classic);
+    let t = now(1);
+    let mut garbage = initiation(&p, t);
+    // The encrypted static key no longer opens; mac1 is made valid again.
+    garbage[40] ^= 1;
+    fix_mac1(&mut garbage, &p.b.public);
+    let answer = |at: dybervpn_proto::Now| p.b.recv(at, p.a.addr, &garbage);
+
+    let threshold = dybervpn_proto::tuning::UNDER_LOAD_HANDSHAKES_PER_SECOND;
+    for _ in 0..threshold {
+        assert_eq!(answer(t), Err(ProtoError::Decryption));
+    }
+    let Ok(Out::Net(_, reply)) = answer(t) else {
+        panic!("the message past the threshold gets a cookie reply")
+    };
+    assert_eq!(reply.len(), 64);
+    // The flood goes on to the end of that second...
+    let late = at(t.mono + Duration::from_millis(900));
+    assert!(matches!(answer(late), Ok(Out::Net(_, r)) if r.len() == 64));
+
+    // ...and into the next: cookies from its first message.
+    let next = at(t.mono + Duration::from_millis(1500));
+    assert!(matches!(answer(next), Ok(Out::Net(_, r)) if r.len() == 64));
+    assert_eq!(p.b.device.drop_count(DropReason::CookieRequired), 3);
+
+    // A second after the count last passed the threshold, the device is no
+    // longer under load: the message is processed (and refused) in full.
+    let calm = at(t.mono + Duration::from_millis(3100));
+    assert_eq!(answer(calm), Err(ProtoError::Decryption));
+    assert_eq!(p.b.device.drop_count(DropReason::CookieRequired), 3);
+}

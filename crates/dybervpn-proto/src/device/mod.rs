@@ -38,7 +38,7 @@ use crate::session::Session;
 use crate::stats::{DropCounters, DropReason, PeerStats};
 use crate::{Mode, Now};
 
-use crate::tuning::UNDER_LOAD_HANDSHAKES_PER_SECOND;
+use crate::tuning::{UNDER_LOAD_HANDSHAKES_PER_SECOND, UNDER_LOAD_HOLD};
 
 /// The default MTU of the tunnel interface: transport plaintexts are padded
 /// to a multiple of 16 bytes but never beyond it.
@@ -102,6 +102,12 @@ struct PeerTable {
 struct Load {
     window_start: Duration,
     count: u32,
+    /// Under load until then: set whenever a second's count passes the
+    /// threshold, so a sustained flood keeps the device under load across
+    /// the window boundaries instead of getting the first
+    /// [`UNDER_LOAD_HANDSHAKES_PER_SECOND`] messages of every second
+    /// processed in full.
+    hold_until: Duration,
     forced: Option<bool>,
 }
 
@@ -416,7 +422,9 @@ impl Device {
             load.count = 0;
         }
         load.count = load.count.saturating_add(1);
-        load.forced
-            .unwrap_or(load.count > UNDER_LOAD_HANDSHAKES_PER_SECOND)
+        if load.count > UNDER_LOAD_HANDSHAKES_PER_SECOND {
+            load.hold_until = now.saturating_add(UNDER_LOAD_HOLD);
+        }
+        load.forced.unwrap_or(now < load.hold_until)
     }
 }
