@@ -124,6 +124,8 @@ pub struct Device {
     limiter: Mutex<RateLimiter>,
     /// The first peer the next `update_timers` call looks at.
     timer_cursor: Mutex<PeerId>,
+    /// See [`Device::deadline_after_round`].
+    round_deadline: Mutex<Option<Duration>>,
     /// Set when a packet's arrival made timer work due at once (see
     /// [`Device::take_timers_due`]).
     timers_due: std::sync::atomic::AtomicBool,
@@ -188,6 +190,7 @@ impl Device {
             load: Mutex::default(),
             limiter: Mutex::new(RateLimiter::new()),
             timer_cursor: Mutex::new(PeerId(0)),
+            round_deadline: Mutex::new(Some(Duration::ZERO)),
             timers_due: std::sync::atomic::AtomicBool::new(false),
             drops: DropCounters::default(),
         })
@@ -265,6 +268,7 @@ impl Device {
         let peer = Peer::new(&*self.backend, &self.local, id, mode, &config);
         table.by_key.insert(config.public_key, id);
         table.by_id.insert(id, Arc::new(Mutex::new(peer)));
+        self.timers_changed();
         Ok(id)
     }
 
@@ -294,6 +298,8 @@ impl Device {
         if config.endpoint.is_some() {
             peer.endpoint = config.endpoint;
         }
+        drop(peer);
+        self.timers_changed();
         Ok(())
     }
 
@@ -412,6 +418,13 @@ impl Device {
 
     fn lookup_index(&self, i: u32) -> Option<IndexEntry> {
         read(&self.index).get(&i).cloned()
+    }
+
+    /// A peer's configuration changed: the deadline the last round of
+    /// timers noted no longer holds ([`Device::deadline_after_round`] says
+    /// "now" until the next round).
+    fn timers_changed(&self) {
+        *lock(&self.round_deadline) = Some(Duration::ZERO);
     }
 
     /// Counts a handshake message and says whether we are under load.

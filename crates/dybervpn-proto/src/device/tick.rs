@@ -28,13 +28,18 @@ impl Device {
         let start = *lock(&self.timer_cursor);
         let after_start = table.by_id.range(start..);
         let before_start = table.by_id.range(..start);
+        // Noted on the way, for a call that gets through every peer.
+        let mut earliest: Option<Duration> = None;
         for (id, peer) in after_start.chain(before_start) {
             let mut p = lock(peer);
             let ticked = self.tick_peer(now, &mut p, out);
             // Stay on a peer that sent (it may have more queued), step past
             // one that failed (it would fail again at once).
             match &ticked {
-                Ok(None) => continue,
+                Ok(None) => {
+                    earliest = earliest.into_iter().chain(peer_deadline(&p)).min();
+                    continue;
+                }
                 Ok(Some(_)) => *lock(&self.timer_cursor) = *id,
                 Err(_) => *lock(&self.timer_cursor) = PeerId(id.0.saturating_add(1)),
             }
@@ -48,8 +53,22 @@ impl Device {
             }
         }
         drop(table);
+        *lock(&self.round_deadline) = earliest;
         lock(&self.limiter).collect(now.mono);
         Ok(Action::None)
+    }
+
+    /// What [`Device::next_deadline`] would have said at the end of the last
+    /// call to [`Device::update_timers`] that returned [`Action::None`]: that
+    /// call visited every peer and noted each one's deadline on the way, so
+    /// a timer loop that just finished its round need not lock every peer a
+    /// second time. Packets handled on other threads since then may have
+    /// set earlier deadlines; a caller bounds its sleep for them (or is
+    /// woken), as it would after [`Device::next_deadline`]. Before the first
+    /// round, and after a peer is added or changed, it says "now".
+    #[must_use]
+    pub fn deadline_after_round(&self) -> Option<Duration> {
+        *lock(&self.round_deadline)
     }
 
     /// One peer's due work; `Some(len)` when a datagram was written.
@@ -135,25 +154,27 @@ impl Device {
         peers
             .by_id
             .values()
-            .filter_map(|peer| {
-                let p = lock(peer);
-                // The same conditions under which `tick_peer` acts at once;
-                // without an endpoint (or a session for the queue) nothing
-                // can be sent, so "now" would only make the caller spin.
-                let can_send = p.endpoint.is_some();
-                if can_send && (p.handshake_due || (p.queue_ready && p.keys.current().is_some())) {
-                    return Some(Duration::ZERO);
-                }
-                let session_expiry = [p.keys.current(), p.keys.previous(), p.keys.next()]
-                    .into_iter()
-                    .flatten()
-                    .map(|s| s.created() + crate::constants::REJECT_AFTER_TIME)
-                    .min();
-                [p.timers.next_deadline(), session_expiry]
-                    .into_iter()
-                    .flatten()
-                    .min()
-            })
+            .filter_map(|peer| peer_deadline(&lock(peer)))
             .min()
     }
+}
+
+/// The earliest time one peer has timer work; `Duration::ZERO` for "now".
+fn peer_deadline(p: &Peer) -> Option<Duration> {
+    // The same conditions under which `tick_peer` acts at once; without an
+    // endpoint (or a session for the queue) nothing can be sent, so "now"
+    // would only make the caller spin.
+    let can_send = p.endpoint.is_some();
+    if can_send && (p.handshake_due || (p.queue_ready && p.keys.current().is_some())) {
+        return Some(Duration::ZERO);
+    }
+    let session_expiry = [p.keys.current(), p.keys.previous(), p.keys.next()]
+        .into_iter()
+        .flatten()
+        .map(|s| s.created() + crate::constants::REJECT_AFTER_TIME)
+        .min();
+    [p.timers.next_deadline(), session_expiry]
+        .into_iter()
+        .flatten()
+        .min()
 }

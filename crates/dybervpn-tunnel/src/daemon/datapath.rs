@@ -21,7 +21,8 @@
 //!   when a transport message confirms a session with packets waiting
 //!   ([`Device::take_timers_due`]).
 //! * Timers: [`Device::update_timers`] until it has nothing more, then sleep
-//!   until [`Device::next_deadline`] (at most [`MAX_TIMER_SLEEP`]) or a wake.
+//!   until the earliest deadline its round saw ([`Device::deadline_after_round`];
+//!   at most [`MAX_TIMER_SLEEP`]) or a wake.
 #![forbid(unsafe_code)]
 
 use std::io;
@@ -31,7 +32,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use dybervpn_proto::constants::{MSG_HYBRID_RESPONSE, MSG_PQ_RESPONSE, MSG_RESPONSE};
-use dybervpn_proto::{Action, Device};
+use dybervpn_proto::Action;
+#[cfg(doc)]
+use dybervpn_proto::Device;
 
 use super::Shared;
 use crate::os::gso;
@@ -498,23 +501,28 @@ pub(super) fn timers(shared: &Shared) {
     while !shared.stopping() {
         let now = shared.clock.now();
         shared.events.tick(now.mono);
+        // The call that returns `None` has visited every peer and noted the
+        // earliest deadline; a round cut short has more to do at once.
+        let mut deadline = Some(Duration::ZERO);
         for _ in 0..MAX_TIMER_ACTIONS {
             match shared.device.update_timers(now, &mut out) {
-                Ok(Action::None) => break,
+                Ok(Action::None) => {
+                    deadline = shared.device.deadline_after_round();
+                    break;
+                }
                 Ok(action) => perform(shared, action),
                 // One peer's failure (no endpoint and the like); the core
                 // goes on with the next peer on the next call.
                 Err(_) => {}
             }
         }
-        let sleep = next_sleep(&shared.device, shared.clock.now().mono);
+        let sleep = sleep_until(deadline, shared.clock.now().mono);
         std::thread::park_timeout(sleep);
     }
 }
 
-fn next_sleep(device: &Device, now: Duration) -> Duration {
-    device
-        .next_deadline()
+fn sleep_until(deadline: Option<Duration>, now: Duration) -> Duration {
+    deadline
         .map_or(MAX_TIMER_SLEEP, |d| d.saturating_sub(now))
         .clamp(Duration::from_millis(1), MAX_TIMER_SLEEP)
 }
