@@ -1,8 +1,9 @@
 //! The `aws-lc` backend: X25519, ML-KEM-768, ChaCha20-Poly1305 and randomness
 //! from `aws-lc-rs`.
 //!
-//! ML-DSA-65 and XChaCha20-Poly1305 come from [`crate::shared`] (see there
-//! for why).
+//! ML-DSA-65 comes from [`crate::shared`] (see there for why);
+//! XChaCha20-Poly1305 is aws-lc's ChaCha20-Poly1305 under a subkey from
+//! RustCrypto's HChaCha20 (`xchacha_subkey`).
 //!
 //! Behaviour of aws-lc that this module relies on, checked against the
 //! aws-lc-rs 1.19 / aws-lc-sys 0.47 sources and pinned by tests:
@@ -26,9 +27,10 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use aws_lc_rs::agreement::{self, ParsedPublicKey, PrivateKey, UnparsedPublicKey, X25519};
 use aws_lc_rs::kem::{Ciphertext, DecapsulationKey, EncapsulationKey, ML_KEM_768};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 use crate::backend::{CryptoBackend, TransportCipher};
-use crate::shared::{self, wireguard_nonce};
+use crate::shared::{self, wireguard_nonce, NONCE_LEN};
 use crate::types::{
     AeadKey, MlDsaKeyPair, MlDsaPublicKey, MlDsaSeed, MlDsaSignature, MlKemCiphertext,
     MlKemDecapsKey, MlKemEncapsKey, Secret, SharedSecret, X25519PublicKey, X25519SecretKey,
@@ -58,6 +60,31 @@ fn chacha_key(key: &AeadKey) -> Result<LessSafeKey, CryptoError> {
     UnboundKey::new(&CHACHA20_POLY1305, key.expose())
         .map(LessSafeKey::new)
         .map_err(|_| CryptoError::KeyRejected)
+}
+
+/// XChaCha20-Poly1305 as draft-irtf-cfrg-xchacha §2.3 builds it: the
+/// ChaCha20-Poly1305 key is `HChaCha20(key, nonce[..16])` and its nonce four
+/// zero bytes then `nonce[16..]`. aws-lc-rs has no XChaCha20-Poly1305, and
+/// RustCrypto's costs four times as much for a cookie reply's 16 bytes (its
+/// Poly1305 sets up AVX2 state for every message), so HChaCha20 comes from
+/// RustCrypto's `chacha20` and the AEAD from aws-lc. The subkey is wiped here
+/// once aws-lc has imported it.
+fn xchacha_subkey(
+    key: &AeadKey,
+    nonce: &[u8; XNONCE_LEN],
+) -> Result<(LessSafeKey, [u8; NONCE_LEN]), CryptoError> {
+    let (prefix, rest) = nonce.split_at(16);
+    let mut subkey = chacha20::hchacha::<chacha20::cipher::consts::U10>(
+        key.expose().into(),
+        chacha20::cipher::generic_array::GenericArray::from_slice(prefix),
+    );
+    let imported = UnboundKey::new(&CHACHA20_POLY1305, subkey.as_slice())
+        .map(LessSafeKey::new)
+        .map_err(|_| CryptoError::KeyRejected);
+    subkey.as_mut_slice().zeroize();
+    let mut inner = [0u8; NONCE_LEN];
+    inner[4..].copy_from_slice(rest);
+    Ok((imported?, inner))
 }
 
 fn seal(
@@ -265,7 +292,7 @@ impl CryptoBackend for AwsLcBackend {
         })
     }
 
-    // --- XChaCha20-Poly1305 (RustCrypto, see `shared`) -------------------------
+    // --- XChaCha20-Poly1305 (HChaCha20 from RustCrypto, then aws-lc) ---------
 
     fn xaead_seal(
         &self,
@@ -274,7 +301,13 @@ impl CryptoBackend for AwsLcBackend {
         aad: &[u8],
         in_out: &mut [u8],
     ) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
-        shared::xaead_seal(key, nonce, aad, in_out)
+        let (subkey, inner) = xchacha_subkey(key, nonce)?;
+        let tag = subkey
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(inner), Aad::from(aad), in_out)
+            .map_err(|_| CryptoError::BufferLength)?;
+        tag.as_ref()
+            .try_into()
+            .map_err(|_| CryptoError::BufferLength)
     }
 
     fn xaead_open(
@@ -285,6 +318,15 @@ impl CryptoBackend for AwsLcBackend {
         in_out: &mut [u8],
         tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), CryptoError> {
-        shared::xaead_open(key, nonce, aad, in_out, tag)
+        let (subkey, inner) = xchacha_subkey(key, nonce)?;
+        subkey
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(inner),
+                Aad::from(aad),
+                tag,
+                in_out,
+            )
+            .map(|_| ())
+            .map_err(|_| CryptoError::Decryption)
     }
 }

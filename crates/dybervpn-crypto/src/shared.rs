@@ -13,9 +13,13 @@
 //! and libcrux derive the same public key from a seed and accept each other's
 //! empty-context signatures, so the two are interoperable.
 //!
-//! # Why XChaCha20-Poly1305 comes from RustCrypto in both backends
+//! # Why XChaCha20-Poly1305 comes from RustCrypto
 //!
-//! aws-lc-rs has no XChaCha20-Poly1305. It is used only for cookie replies.
+//! aws-lc-rs has no XChaCha20-Poly1305 (it is used only for cookie replies).
+//! The libcrux backend takes RustCrypto's whole; the aws-lc backend takes
+//! only its HChaCha20 and seals with aws-lc, which is four times faster for
+//! a cookie's 16 bytes (see `aws_lc.rs`). The draft's test vector runs on
+//! both.
 //!
 //! # Wiping
 //!

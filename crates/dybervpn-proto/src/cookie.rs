@@ -73,6 +73,47 @@ fn address_bytes(src: SocketAddr, out: &mut [u8; 18]) -> &[u8] {
     &out[..ip_len + 2]
 }
 
+/// Cookie-reply nonces drawn from the backend at once.
+const NONCES_PER_DRAW: usize = 32;
+
+/// Cookie-reply nonces, drawn [`NONCES_PER_DRAW`] at a time. Each is random,
+/// used once and then sent in the clear in its reply, so drawing them ahead
+/// changes nothing but the cost: one call to the backend's generator (which
+/// reseeds from the CPU for prediction resistance) costs about as much as the
+/// rest of a cookie reply, and under a flood every answer is a cookie reply.
+struct NoncePool {
+    bytes: [u8; XNONCE_LEN * NONCES_PER_DRAW],
+    /// Nonces handed out since the last draw.
+    used: usize,
+}
+
+impl NoncePool {
+    fn new() -> Self {
+        Self {
+            bytes: [0; XNONCE_LEN * NONCES_PER_DRAW],
+            // Empty: the first reply draws.
+            used: NONCES_PER_DRAW,
+        }
+    }
+
+    fn take(&mut self, b: &dyn CryptoBackend) -> Result<[u8; XNONCE_LEN], ProtoError> {
+        if self.used >= NONCES_PER_DRAW {
+            // On failure the pool stays empty: no nonce is ever handed out twice.
+            b.fill_random(&mut self.bytes).map_err(ProtoError::Crypto)?;
+            self.used = 0;
+        }
+        let at = self.used * XNONCE_LEN;
+        let mut nonce = [0u8; XNONCE_LEN];
+        let fresh = self
+            .bytes
+            .get(at..at + XNONCE_LEN)
+            .ok_or(ProtoError::Crypto(dybervpn_crypto::CryptoError::Random))?;
+        nonce.copy_from_slice(fresh);
+        self.used += 1;
+        Ok(nonce)
+    }
+}
+
 /// The receiving side: checks mac1/mac2 of handshake messages addressed to
 /// this device and makes cookie replies. One per device.
 pub(crate) struct CookieChecker {
@@ -80,6 +121,7 @@ pub(crate) struct CookieChecker {
     cookie_key: AeadKey,
     /// `R_secret` and when it was drawn (monotonic); `None` until first use.
     secret: Mutex<Option<(Secret<32>, Duration)>>,
+    nonces: Mutex<NoncePool>,
 }
 
 impl CookieChecker {
@@ -88,6 +130,7 @@ impl CookieChecker {
             mac1_key: mac1_key(b, local_public),
             cookie_key: cookie_key(b, local_public),
             secret: Mutex::new(None),
+            nonces: Mutex::new(NoncePool::new()),
         }
     }
 
@@ -156,8 +199,11 @@ impl CookieChecker {
             .ok_or(ProtoError::BufferTooSmall {
                 needed: COOKIE_REPLY_LEN,
             })?;
-        let mut nonce = [0u8; XNONCE_LEN];
-        b.fill_random(&mut nonce).map_err(ProtoError::Crypto)?;
+        let nonce = self
+            .nonces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(b)?;
         let mut sealed = [0u8; MAC_LEN + AEAD_TAG_LEN];
         sealed[..MAC_LEN].copy_from_slice(&self.cookie(b, now, src)?);
         let tag = b
@@ -243,6 +289,16 @@ mod tests {
     use super::*;
     use crate::messages::{Initiation, INITIATION_LEN, MSG_INITIATION};
     use dybervpn_crypto::{backend, BackendKind};
+
+    #[test]
+    fn cookie_reply_nonces_are_never_repeated_across_draws() {
+        let b = backend(BackendKind::AwsLc);
+        let mut pool = NoncePool::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..3 * NONCES_PER_DRAW + 5 {
+            assert!(seen.insert(pool.take(&*b).expect("nonce")));
+        }
+    }
 
     #[test]
     fn mac1_mac2_and_cookie_reply_round_trip() {
