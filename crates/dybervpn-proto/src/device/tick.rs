@@ -52,8 +52,10 @@ impl Device {
                 });
             }
         }
-        drop(table);
+        // Noted before the table is released, so a peer added meanwhile
+        // (which takes the table for writing) leaves its "now" in place.
         *lock(&self.round_deadline) = earliest;
+        drop(table);
         lock(&self.limiter).collect(now.mono);
         Ok(Action::None)
     }
