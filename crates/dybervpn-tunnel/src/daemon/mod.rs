@@ -177,10 +177,11 @@ impl Daemon {
 
         // The protocol core and its peers first: pure, nothing to undo.
         let backend = dybervpn_crypto::backend(iface.crypto_backend);
-        // aws-lc seeds its random generator from CPU-jitter entropy on first
-        // use, which takes about 100 ms here. Paid inside the first handshake
-        // it delayed the first packet on each side; paid now, it overlaps
-        // creating the interface and its routes.
+        // The backend seeds its random generator on first use: about 100 ms
+        // for aws-lc built with its CPU-jitter source (docs/architecture.md,
+        // "Randomness"), well under a millisecond without it. Paid inside the
+        // first handshake it delayed the first packet on each side; paid
+        // now, it overlaps creating the interface and its routes.
         let seeding = {
             let backend = Arc::clone(&backend);
             std::thread::spawn(move || backend.fill_random(&mut [0u8; 1]).is_ok())
