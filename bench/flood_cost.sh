@@ -44,9 +44,8 @@ log() { echo "== $*" >&2; }
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-[[ $(id -u) -eq 0 ]] || die "run as root (network namespaces, TUN devices)"
-[[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "DURATION must be a positive integer"
-[[ $PPS =~ ^[0-9]+$ && $PPS -ge 1 ]] || die "PPS must be a positive integer"
+require_root
+require_positive DURATION PPS
 for m in $MODES; do
     case $m in classic | hybrid | pq-only) ;; *) die "unknown mode $m (classic, hybrid, pq-only)" ;; esac
 done

@@ -74,11 +74,10 @@ log() { echo "== $*" >&2; }
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-[[ $(id -u) -eq 0 ]] || die "run as root (network namespaces, TUN devices)"
-[[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "DURATION must be a positive integer"
+require_root
+require_positive DURATION WINDOW
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be a whole number of seconds"
 [[ $PEERS =~ ^[0-9]+$ && $PEERS -ge 1 && $PEERS -le 1022 ]] || die "PEERS must be 1 to 1022 (one address each in $SOURCES)"
-[[ $WINDOW =~ ^[0-9]+$ && $WINDOW -ge 1 ]] || die "WINDOW must be a positive integer"
 [[ -z $RATE || $RATE =~ ^[0-9]+$ ]] || die "RATE must be a whole number of initiations per second"
 [[ -z $POOL_RATE || $POOL_RATE =~ ^[0-9]+$ ]] || die "POOL_RATE must be a whole number"
 for m in $MODES; do

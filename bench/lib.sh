@@ -1,6 +1,19 @@
 # Shared by the scripts in bench/: sourced, never run. Expects `die` and
 # `log` (each script prints with its own name) and ROOT (the repository).
 
+# Dies unless run as root: every script makes namespaces and TUN devices.
+require_root() {
+    [[ $(id -u) -eq 0 ]] || die "run as root (network namespaces, TUN devices)"
+}
+
+# Dies unless each named variable holds a positive integer.
+require_positive() {
+    local name
+    for name in "$@"; do
+        [[ ${!name} =~ ^[0-9]+$ && ${!name} -ge 1 ]] || die "$name must be a positive integer"
+    done
+}
+
 # Stops the given processes: SIGTERM, a bounded wait (5 s), then SIGKILL.
 # Empty arguments are skipped, so optional pids can be passed as they are.
 kill_pids() {

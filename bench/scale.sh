@@ -65,12 +65,10 @@ log() { echo "== $*" >&2; }
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-[[ $(id -u) -eq 0 ]] || die "run as root (network namespaces, TUN devices)"
+require_root
 [[ $PEERS =~ ^[0-9]+$ && $PEERS -ge 2 && $PEERS -le 60000 ]] || die "PEERS must be an integer from 2 to 60000"
-[[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "DURATION must be a positive integer"
-[[ $REPEATS =~ ^[0-9]+$ && $REPEATS -ge 1 ]] || die "REPEATS must be a positive integer"
+require_positive DURATION REPEATS UP_TIMEOUT
 [[ $SETTLE =~ ^[0-9]+$ ]] || die "SETTLE must be a non-negative integer"
-[[ $UP_TIMEOUT =~ ^[0-9]+$ && $UP_TIMEOUT -ge 1 ]] || die "UP_TIMEOUT must be a positive integer"
 case $MODE in classic | hybrid) ;; *) die "MODE must be classic or hybrid (pq-only peers need ML-DSA keys)" ;; esac
 
 # --- cleanup -----------------------------------------------------------------

@@ -67,9 +67,8 @@ log() { echo "== $*" >&2; }
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-[[ $(id -u) -eq 0 ]] || die "run as root (network namespaces, TUN devices)"
-[[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "DURATION must be a positive integer"
-[[ $REPEATS =~ ^[0-9]+$ && $REPEATS -ge 1 ]] || die "REPEATS must be a positive integer"
+require_root
+require_positive DURATION REPEATS
 
 # --- cleanup -----------------------------------------------------------------
 SUFFIX=$$
