@@ -261,15 +261,19 @@ fn iperf3(ns: &[Netns; 2], stop: &AtomicBool) -> Result<Option<f64>, DaemonError
             &["-c", &server_ip, "-t", &secs, "-J"],
             Duration::from_secs(u64::from(IPERF_SECONDS) + 20),
         );
-        match out {
-            Ok(o) => {
-                server.stop(Duration::from_secs(2));
-                return Ok(iperf_bits_per_second(&o.stdout).map(|b| b / 1e6));
-            }
-            Err(_) if server.has_exited() => return Ok(None),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        // iperf3 3.12 exits with status 0 when it cannot connect, the
+        // error only in its JSON: no result means "retry", like a failed
+        // start, until the server is seen to have gone.
+        if let Some(bits) = out.ok().and_then(|o| iperf_bits_per_second(&o.stdout)) {
+            server.stop(Duration::from_secs(2));
+            return Ok(Some(bits / 1e6));
         }
+        if server.has_exited() {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
+    server.stop(Duration::from_secs(2));
     Ok(None)
 }
 
