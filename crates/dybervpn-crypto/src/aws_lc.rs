@@ -50,9 +50,24 @@ impl AwsLcBackend {
     }
 }
 
-/// Imports our 32-byte X25519 private key into aws-lc.
-fn x25519_private(secret: &X25519SecretKey) -> Result<PrivateKey, CryptoError> {
-    PrivateKey::from_private_key(&X25519, secret.expose()).map_err(|_| CryptoError::KeyRejected)
+/// Imports a 32-byte X25519 private key into aws-lc, which computes its
+/// public key as it does (a fixed-base multiplication, about a third of an
+/// agreement's cost). [`X25519SecretKey::use_imported`] keeps the result, so
+/// each key is imported once. aws-lc wipes its copy when the key is freed
+/// (`OPENSSL_free` cleanses every allocation).
+fn x25519_import(bytes: &[u8; X25519_KEY_LEN]) -> Result<PrivateKey, CryptoError> {
+    PrivateKey::from_private_key(&X25519, bytes).map_err(|_| CryptoError::KeyRejected)
+}
+
+fn x25519_public_of(private: &PrivateKey) -> Result<X25519PublicKey, CryptoError> {
+    let public = private
+        .compute_public_key()
+        .map_err(|_| CryptoError::KeyRejected)?;
+    let bytes: [u8; X25519_KEY_LEN] = public
+        .as_ref()
+        .try_into()
+        .map_err(|_| CryptoError::KeyRejected)?;
+    Ok(X25519PublicKey(bytes))
 }
 
 /// Imports a ChaCha20-Poly1305 key into aws-lc.
@@ -153,21 +168,16 @@ impl CryptoBackend for AwsLcBackend {
     fn x25519_generate(&self) -> Result<(X25519SecretKey, X25519PublicKey), CryptoError> {
         let mut bytes = Secret::<X25519_KEY_LEN>::default();
         self.fill_random(bytes.expose_mut())?;
-        let secret = X25519SecretKey::from_bytes(*bytes.expose());
-        let public = self.x25519_public_key(&secret)?;
-        Ok((secret, public))
+        let private = x25519_import(bytes.expose())?;
+        let public = x25519_public_of(&private)?;
+        Ok((
+            X25519SecretKey::with_imported(*bytes.expose(), private),
+            public,
+        ))
     }
 
     fn x25519_public_key(&self, secret: &X25519SecretKey) -> Result<X25519PublicKey, CryptoError> {
-        let private = x25519_private(secret)?;
-        let public = private
-            .compute_public_key()
-            .map_err(|_| CryptoError::KeyRejected)?;
-        let bytes: [u8; X25519_KEY_LEN] = public
-            .as_ref()
-            .try_into()
-            .map_err(|_| CryptoError::KeyRejected)?;
-        Ok(X25519PublicKey(bytes))
+        secret.use_imported(x25519_import, x25519_public_of)
     }
 
     fn x25519(
@@ -175,13 +185,14 @@ impl CryptoBackend for AwsLcBackend {
         secret: &X25519SecretKey,
         peer: &X25519PublicKey,
     ) -> Result<SharedSecret, CryptoError> {
-        let private = x25519_private(secret)?;
         let peer = ParsedPublicKey::try_from(UnparsedPublicKey::new(&X25519, peer.as_bytes()))
             .map_err(|_| CryptoError::KeyRejected)?;
         // aws-lc refuses to return an all-zero X25519 output, so a failure of
         // the agreement itself means a low-order point.
-        let shared = agreement::agree(&private, peer, CryptoError::LowOrderPoint, |raw| {
-            Secret::<SHARED_SECRET_LEN>::from_slice(raw).ok_or(CryptoError::LowOrderPoint)
+        let shared = secret.use_imported(x25519_import, |private| {
+            agreement::agree(private, peer, CryptoError::LowOrderPoint, |raw| {
+                Secret::<SHARED_SECRET_LEN>::from_slice(raw).ok_or(CryptoError::LowOrderPoint)
+            })
         })?;
         if bool::from(shared.expose().ct_eq(&[0u8; SHARED_SECRET_LEN])) {
             return Err(CryptoError::LowOrderPoint);

@@ -10,9 +10,11 @@
 //!   X25519 from `x25519-dalek`, ChaCha20-Poly1305 from RustCrypto.
 //!
 //! In both, ML-DSA-65 comes from `libcrux-ml-dsa` (aws-lc-rs 1.19 signs only
-//! with an empty FIPS 204 context string, and the protocol needs one),
-//! XChaCha20-Poly1305 from RustCrypto (aws-lc-rs has none) and BLAKE2s from
-//! the `blake2` crate. See `docs/architecture.md` for the reasons.
+//! with an empty FIPS 204 context string, and the protocol needs one) and
+//! BLAKE2s from the `blake2` crate. aws-lc-rs has no XChaCha20-Poly1305: the
+//! `aws-lc` backend composes it from RustCrypto's HChaCha20 and aws-lc's
+//! ChaCha20-Poly1305, the `libcrux` backend takes RustCrypto's. See
+//! `docs/architecture.md` for the reasons.
 //!
 //! Nothing here does I/O except drawing randomness from the operating system.
 #![forbid(unsafe_code)]

@@ -4,7 +4,9 @@
 //! [`Secret`], which zeroizes on drop, compares in constant time and never
 //! prints its contents.
 
+use std::any::Any;
 use std::fmt;
+use std::sync::OnceLock;
 
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
@@ -136,12 +138,102 @@ macro_rules! secret_newtype {
     };
 }
 
-secret_newtype!(
-    /// An X25519 private key (static or ephemeral), in the 32-byte form
-    /// WireGuard uses. Clamping happens inside the scalar multiplication.
-    X25519SecretKey,
-    X25519_KEY_LEN
-);
+/// An X25519 private key (static or ephemeral), in the 32-byte form
+/// WireGuard uses. Clamping happens inside the scalar multiplication.
+///
+/// Beside the bytes, a backend may keep its own imported form of the key
+/// ([`X25519SecretKey::use_imported`]), made on first use and dropped with the
+/// key. aws-lc computes the public key whenever it imports a private key,
+/// which costs a third of an agreement; keeping the import makes the second
+/// and later agreements with the same key (the static key's every
+/// handshake, an ephemeral's second) pay for the agreement alone. An
+/// imported form must wipe its copy of the secret when dropped.
+pub struct X25519SecretKey {
+    bytes: Secret<X25519_KEY_LEN>,
+    imported: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl X25519SecretKey {
+    /// Wraps raw secret bytes.
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; X25519_KEY_LEN]) -> Self {
+        Self {
+            bytes: Secret::new(bytes),
+            imported: OnceLock::new(),
+        }
+    }
+
+    /// Wraps raw secret bytes together with a backend's imported form of
+    /// them, for a backend that had to import them anyway (key generation).
+    #[must_use]
+    pub fn with_imported<T: Any + Send + Sync>(bytes: [u8; X25519_KEY_LEN], imported: T) -> Self {
+        Self {
+            bytes: Secret::new(bytes),
+            imported: OnceLock::from(Box::new(imported) as Box<dyn Any + Send + Sync>),
+        }
+    }
+
+    /// The raw secret bytes.
+    #[must_use]
+    pub fn expose(&self) -> &[u8; X25519_KEY_LEN] {
+        self.bytes.expose()
+    }
+
+    /// Calls `f` with the backend's imported form of this key: the one
+    /// kept from an earlier call, or a fresh one from `import`, which is
+    /// kept for later calls if nothing was kept yet. While another
+    /// backend's form is kept, every call imports afresh.
+    pub fn use_imported<T: Any + Send + Sync, R, E>(
+        &self,
+        import: impl Fn(&[u8; X25519_KEY_LEN]) -> Result<T, E>,
+        f: impl FnOnce(&T) -> Result<R, E>,
+    ) -> Result<R, E> {
+        if self.imported.get().is_none() {
+            // If another thread keeps its import first, ours is dropped.
+            let _ = self.imported.set(Box::new(import(self.expose())?));
+        }
+        match self.kept::<T>() {
+            Some(kept) => f(kept),
+            None => f(&import(self.expose())?),
+        }
+    }
+
+    fn kept<T: Any>(&self) -> Option<&T> {
+        self.imported
+            .get()
+            .and_then(|form| form.downcast_ref::<T>())
+    }
+}
+
+/// A clone has the bytes only; its backend imports them again on first use.
+impl Clone for X25519SecretKey {
+    fn clone(&self) -> Self {
+        Self {
+            bytes: self.bytes.clone(),
+            imported: OnceLock::new(),
+        }
+    }
+}
+
+impl ConstantTimeEq for X25519SecretKey {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.bytes.ct_eq(&other.bytes)
+    }
+}
+
+impl PartialEq for X25519SecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for X25519SecretKey {}
+
+impl fmt::Debug for X25519SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("X25519SecretKey(redacted)")
+    }
+}
 
 secret_newtype!(
     /// WireGuard's optional 32-byte pre-shared symmetric key.
@@ -269,4 +361,68 @@ impl fmt::Debug for MlDsaKeyPair {
 /// Zeroizes a plain array in place; for temporaries that cannot be wrapped.
 pub fn wipe<const N: usize>(bytes: &mut [u8; N]) {
     bytes.zeroize();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// An import that counts its calls and fails when told to.
+    fn counting(calls: &Cell<u32>, fail: bool) -> impl Fn(&[u8; 32]) -> Result<[u8; 32], ()> + '_ {
+        move |bytes| {
+            calls.set(calls.get() + 1);
+            if fail {
+                Err(())
+            } else {
+                Ok(*bytes)
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_key_is_imported_once_and_its_clone_again() {
+        let calls = Cell::new(0);
+        let key = X25519SecretKey::from_bytes([3; 32]);
+        for _ in 0..3 {
+            let seen = key.use_imported(counting(&calls, false), |form| Ok(form[0]));
+            assert_eq!(seen, Ok(3));
+        }
+        assert_eq!(calls.get(), 1, "the first import is kept");
+
+        let copy = key.clone();
+        assert_eq!(copy, key);
+        copy.use_imported(counting(&calls, false), |_| Ok(()))
+            .expect("import");
+        assert_eq!(calls.get(), 2, "a clone imports for itself");
+    }
+
+    #[test]
+    fn a_failed_import_is_not_kept_and_is_tried_again() {
+        let calls = Cell::new(0);
+        let key = X25519SecretKey::from_bytes([5; 32]);
+        assert_eq!(
+            key.use_imported(counting(&calls, true), |_| Ok(())),
+            Err(())
+        );
+        let seen = key.use_imported(counting(&calls, false), |form| Ok(form[0]));
+        assert_eq!((seen, calls.get()), (Ok(5), 2));
+    }
+
+    #[test]
+    fn another_backends_form_stays_and_this_one_imports_each_time() {
+        let calls = Cell::new(0);
+        let key = X25519SecretKey::with_imported([9; 32], "another backend's form");
+        for _ in 0..2 {
+            key.use_imported(counting(&calls, false), |form| {
+                assert_eq!(form, &[9; 32]);
+                Ok(())
+            })
+            .expect("import");
+        }
+        assert_eq!(calls.get(), 2);
+        let kept = key.use_imported(|_| Err(()), |form: &&str| Ok(*form));
+        assert_eq!(kept, Ok("another backend's form"), "kept, not replaced");
+    }
 }

@@ -20,7 +20,10 @@ fn sources(kind: BackendKind) -> &'static [(&'static str, &'static str)] {
             ("ML-KEM-768", "aws-lc-rs"),
             ("ChaCha20-Poly1305", "aws-lc-rs"),
             ("ML-DSA-65", "libcrux-ml-dsa"),
-            ("XChaCha20-Poly1305", "RustCrypto chacha20poly1305"),
+            (
+                "XChaCha20-Poly1305",
+                "RustCrypto chacha20 (HChaCha20) + aws-lc-rs",
+            ),
             ("BLAKE2s", "RustCrypto blake2"),
         ],
         _ => &[
