@@ -102,13 +102,15 @@ fn xchacha_subkey(
     Ok((imported?, inner))
 }
 
+/// ChaCha20-Poly1305 seal in place with a detached tag. Every caller's nonce
+/// is unique for its key: a WireGuard counter or a fresh XChaCha subkey.
 fn seal(
     key: &LessSafeKey,
-    counter: u64,
+    nonce: [u8; NONCE_LEN],
     aad: &[u8],
     in_out: &mut [u8],
 ) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
-    let nonce = Nonce::assume_unique_for_key(wireguard_nonce(counter));
+    let nonce = Nonce::assume_unique_for_key(nonce);
     let tag = key
         .seal_in_place_separate_tag(nonce, Aad::from(aad), in_out)
         .map_err(|_| CryptoError::BufferLength)?;
@@ -119,12 +121,12 @@ fn seal(
 
 fn open(
     key: &LessSafeKey,
-    counter: u64,
+    nonce: [u8; NONCE_LEN],
     aad: &[u8],
     in_out: &mut [u8],
     tag: &[u8; AEAD_TAG_LEN],
 ) -> Result<(), CryptoError> {
-    let nonce = Nonce::assume_unique_for_key(wireguard_nonce(counter));
+    let nonce = Nonce::assume_unique_for_key(nonce);
     key.open_in_place_separate_tag(nonce, Aad::from(aad), tag, in_out)
         .map(|_| ())
         .map_err(|_| CryptoError::Decryption)
@@ -140,7 +142,7 @@ struct AwsLcTransport {
 impl TransportCipher for AwsLcTransport {
     fn seal(&self, counter: u64, in_out: &mut [u8]) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
         let key = self.key.as_ref().ok_or(CryptoError::KeyRejected)?;
-        seal(key, counter, &[], in_out)
+        seal(key, wireguard_nonce(counter), &[], in_out)
     }
 
     fn open(
@@ -150,7 +152,7 @@ impl TransportCipher for AwsLcTransport {
         tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), CryptoError> {
         let key = self.key.as_ref().ok_or(CryptoError::KeyRejected)?;
-        open(key, counter, &[], in_out, tag)
+        open(key, wireguard_nonce(counter), &[], in_out, tag)
     }
 }
 
@@ -283,7 +285,7 @@ impl CryptoBackend for AwsLcBackend {
         aad: &[u8],
         in_out: &mut [u8],
     ) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
-        seal(&chacha_key(key)?, counter, aad, in_out)
+        seal(&chacha_key(key)?, wireguard_nonce(counter), aad, in_out)
     }
 
     fn aead_open(
@@ -294,7 +296,13 @@ impl CryptoBackend for AwsLcBackend {
         in_out: &mut [u8],
         tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), CryptoError> {
-        open(&chacha_key(key)?, counter, aad, in_out, tag)
+        open(
+            &chacha_key(key)?,
+            wireguard_nonce(counter),
+            aad,
+            in_out,
+            tag,
+        )
     }
 
     fn transport_cipher(&self, key: &AeadKey) -> Box<dyn TransportCipher> {
@@ -313,12 +321,7 @@ impl CryptoBackend for AwsLcBackend {
         in_out: &mut [u8],
     ) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
         let (subkey, inner) = xchacha_subkey(key, nonce)?;
-        let tag = subkey
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(inner), Aad::from(aad), in_out)
-            .map_err(|_| CryptoError::BufferLength)?;
-        tag.as_ref()
-            .try_into()
-            .map_err(|_| CryptoError::BufferLength)
+        seal(&subkey, inner, aad, in_out)
     }
 
     fn xaead_open(
@@ -330,14 +333,6 @@ impl CryptoBackend for AwsLcBackend {
         tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), CryptoError> {
         let (subkey, inner) = xchacha_subkey(key, nonce)?;
-        subkey
-            .open_in_place_separate_tag(
-                Nonce::assume_unique_for_key(inner),
-                Aad::from(aad),
-                tag,
-                in_out,
-            )
-            .map(|_| ())
-            .map_err(|_| CryptoError::Decryption)
+        open(&subkey, inner, aad, in_out, tag)
     }
 }
