@@ -52,27 +52,8 @@ done
 command -v python3 >/dev/null || die "python3 is missing"
 
 # --- cleanup -----------------------------------------------------------------
-SUFFIX=$$
-NS_A=dvfc-a-$SUFFIX
-NS_B=dvfc-b-$SUFFIX
-WORK=$(mktemp -d /tmp/dybervpn-floodcost.XXXXXX)
-PIDS=()
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    kill_pids "${PIDS[@]+"${PIDS[@]}"}"
-    ip netns del "$NS_A" 2>/dev/null || true
-    ip netns del "$NS_B" 2>/dev/null || true
-    local i
-    for i in a b; do
-        rm -f "/var/run/wireguard/dvfc$i$SUFFIX.sock" "/run/dybervpn/dvfc$i$SUFFIX.pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
+bench_setup dvfc floodcost
+IFACES=("dvfca$SUFFIX" "dvfcb$SUFFIX")
 
 build_dybervpn
 log "namespaces $NS_A and $NS_B over a veth pair"

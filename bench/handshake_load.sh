@@ -88,25 +88,9 @@ command -v taskset >/dev/null || die "taskset (util-linux) is missing"
 command -v python3 >/dev/null || die "python3 is missing"
 
 # --- cleanup -----------------------------------------------------------------
-SUFFIX=$$
-NS_A=dvhs-a-$SUFFIX
-NS_B=dvhs-b-$SUFFIX
+bench_setup dvhs hsload
 IFNAME=dvhs$SUFFIX
-WORK=$(mktemp -d /tmp/dybervpn-hsload.XXXXXX)
-PIDS=()   # every background process we start
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    kill_pids "${PIDS[@]+"${PIDS[@]}"}"
-    ip netns del "$NS_A" 2>/dev/null || true
-    ip netns del "$NS_B" 2>/dev/null || true
-    rm -f "/var/run/wireguard/$IFNAME.sock" "/run/dybervpn/$IFNAME.pid" 2>/dev/null || true
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
+IFACES=("$IFNAME")
 
 # --- build -------------------------------------------------------------------
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}

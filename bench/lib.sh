@@ -14,6 +14,37 @@ require_positive() {
     done
 }
 
+# Names what a script creates and arms the traps that remove it, whether
+# the script ends, fails or is interrupted: NS_A and NS_B (namespaces named
+# from prefix $1 and this shell's pid, SUFFIX), WORK (a fresh directory
+# /tmp/dybervpn-$2.*), PIDS and SERVER_PID (background processes to stop).
+# The script lists in IFACES the interfaces whose UAPI sockets and pid files
+# must go (left behind only by a daemon killed with SIGKILL).
+bench_setup() {
+    SUFFIX=$$
+    NS_A=$1-a-$SUFFIX
+    NS_B=$1-b-$SUFFIX
+    WORK=$(mktemp -d "/tmp/dybervpn-$2.XXXXXX")
+    PIDS=()
+    SERVER_PID=""
+    IFACES=()
+    trap bench_cleanup EXIT
+    trap 'echo "interrupted" >&2; exit 130' INT TERM
+}
+
+bench_cleanup() {
+    local rc=$? n
+    trap - EXIT INT TERM
+    kill_pids "${PIDS[@]+"${PIDS[@]}"}" "$SERVER_PID"
+    ip netns del "$NS_A" 2>/dev/null || true
+    ip netns del "$NS_B" 2>/dev/null || true
+    for n in "${IFACES[@]+"${IFACES[@]}"}"; do
+        rm -f "/var/run/wireguard/$n.sock" "/run/dybervpn/$n.pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+    exit "$rc"
+}
+
 # Stops the given processes: SIGTERM, a bounded wait (5 s), then SIGKILL.
 # Empty arguments are skipped, so optional pids can be passed as they are.
 kill_pids() {

@@ -72,31 +72,10 @@ require_positive DURATION REPEATS UP_TIMEOUT
 case $MODE in classic | hybrid) ;; *) die "MODE must be classic or hybrid (pq-only peers need ML-DSA keys)" ;; esac
 
 # --- cleanup -----------------------------------------------------------------
-SUFFIX=$$
-NS_A=dvscale-a-$SUFFIX
-NS_B=dvscale-b-$SUFFIX
+bench_setup dvscale scale
 IF_A=dvsa$SUFFIX
 IF_B=dvsb$SUFFIX
-WORK=$(mktemp -d /tmp/dybervpn-scale.XXXXXX)
-PIDS=()           # every background process we start
-SERVER_PID=""
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    kill_pids "${PIDS[@]+"${PIDS[@]}"}" $SERVER_PID
-    ip netns del "$NS_A" 2>/dev/null || true
-    ip netns del "$NS_B" 2>/dev/null || true
-    local n
-    for n in "$IF_A" "$IF_B"; do
-        # Left behind only if a daemon had to be killed with SIGKILL.
-        rm -f "/var/run/wireguard/$n.sock" "/run/dybervpn/$n.pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
+IFACES=("$IF_A" "$IF_B")
 
 # --- build -------------------------------------------------------------------
 build_dybervpn

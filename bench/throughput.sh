@@ -71,28 +71,11 @@ require_root
 require_positive DURATION REPEATS
 
 # --- cleanup -----------------------------------------------------------------
-SUFFIX=$$
-NS_A=dvbench-a-$SUFFIX
-NS_B=dvbench-b-$SUFFIX
-WORK=$(mktemp -d /tmp/dybervpn-bench.XXXXXX)
-PIDS=()           # every background process we start
-SERVER_PID=""
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    kill_pids "${PIDS[@]}" $SERVER_PID
-    ip netns del "$NS_A" 2>/dev/null || true
-    ip netns del "$NS_B" 2>/dev/null || true
-    local n
-    for n in dvbb wggo wgbt; do
-        rm -f "/var/run/wireguard/${n}a$SUFFIX.sock" "/var/run/wireguard/${n}b$SUFFIX.sock" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
+bench_setup dvbench bench
+IFACES=()
+for n in dvbb wggo wgbt; do
+    IFACES+=("${n}a$SUFFIX" "${n}b$SUFFIX")
+done
 
 # --- build and install -------------------------------------------------------
 build_dybervpn
