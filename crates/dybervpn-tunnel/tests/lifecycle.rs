@@ -8,7 +8,12 @@
 //!   the other side shows the new endpoint;
 //! * `down` leaves nothing behind (interface, routes, policy rules, PID
 //!   file, socket), and a second `up` of a running interface is refused
-//!   without disturbing it.
+//!   without disturbing it;
+//! * `dns` servers are registered with `resolvconf` at `up`, again when a
+//!   reload changes them, and removed at `down`; an `up` whose
+//!   `resolvconf` fails stops and leaves nothing. A stand-in `resolvconf`
+//!   on the daemon's PATH records its calls, so the machine's own
+//!   resolver configuration is never touched.
 //!
 //! Root only; without root each test prints `skipped: needs root (...)`
 //! and passes. Every namespace, process and file is owned by a guard.
@@ -19,7 +24,9 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{ping_until, skip_reason, start, wait_for, write_config, Node, TempDir};
+use common::{
+    ping_until, skip_reason, spawn_up, start, wait_for, wait_up, write_config, Node, TempDir,
+};
 use dybervpn_config::Config;
 use dybervpn_proto::Mode;
 use dybervpn_tunnel::netns::{unique_name, veth_pair, Netns, Process};
@@ -309,4 +316,131 @@ fn down_leaves_nothing_and_a_second_up_is_refused() {
     let err = commands::down(name).expect_err("not up any more");
     assert!(matches!(err, DaemonError::NotRunning(_)), "{err}");
     assert!(b.stop(Duration::from_secs(10)));
+}
+
+/// A stand-in `resolvconf` in a directory of its own: it appends its
+/// arguments and standard input to `calls.log` there and exits with
+/// `status`. Returns the directory (for PATH) and the log's path.
+fn fake_resolvconf(dir: &TempDir, status: u8) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.0.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let log = dir.0.join("calls.log");
+    let script = format!(
+        "#!/bin/sh\necho \"args: $*\" >>'{log}'\ncat >>'{log}'\n\
+         [ {status} -eq 0 ] || echo 'resolvconf: refused by the test' >&2\nexit {status}\n",
+        log = log.display()
+    );
+    let path = bin.join("resolvconf");
+    std::fs::write(&path, script).expect("write fake resolvconf");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let search = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (search, log)
+}
+
+/// Rewrites node `i`'s configuration with `dns`.
+fn set_dns(p: &Pair, i: usize, dns: &[&str]) {
+    let mut config = Config::load(&p.paths[i]).expect("config").config;
+    config.interface.dns = dns.iter().map(|s| ip(s)).collect();
+    write_config(&p._dir, &p.names[i], &config);
+}
+
+/// Whether `check` held within `within` (checked every 50 ms).
+fn poll_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check()
+}
+
+fn calls(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
+#[test]
+fn dns_servers_follow_up_reload_and_down() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(5, Mode::Hybrid, &["10.98.0.2/32"]);
+    set_dns(&p, 0, &["10.98.0.53", "fd00::53"]);
+    let (search, log) = fake_resolvconf(&p._dir, 0);
+    let name = &p.names[0];
+    let mut a = spawn_up(&p.ns[0], &p.paths[0], &[("PATH", &search)]);
+    wait_up(name, &mut a);
+    let mut b = start(&p.ns[1], &p.paths[1], &p.names[1]);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(20)).is_some());
+    // The record is the interface's name, with Debian resolvconf's prefix
+    // if this machine has its interface-order file.
+    let added = format!("{name} -m 0 -x\nnameserver 10.98.0.53\nnameserver fd00::53\n");
+    let text = calls(&log);
+    assert!(
+        text.starts_with("args: -a ") && text.ends_with(&added),
+        "{text}"
+    );
+
+    // A reload that changes the servers registers them again; one that
+    // keeps them does not run resolvconf. Signals are handled in order, so
+    // once the third reload's call shows, the second has been handled.
+    let registered = |log: &Path| calls(log).matches("args: -a ").count();
+    for (servers, reloads) in [(&["10.98.0.54"], 2), (&["10.98.0.55"], 3)] {
+        set_dns(&p, 0, servers);
+        commands::reload(name).expect("reload");
+        let changed = format!("{name} -m 0 -x\nnameserver {}\n", servers[0]);
+        assert!(
+            poll_until(Duration::from_secs(10), || calls(&log).ends_with(&changed)),
+            "{}",
+            calls(&log)
+        );
+        assert_eq!(registered(&log), reloads, "{}", calls(&log));
+        if reloads == 2 {
+            commands::reload(name).expect("reload, servers unchanged");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    commands::down(name).expect("down");
+    assert!(a.has_exited() || a.stop(Duration::from_secs(5)));
+    let text = calls(&log);
+    assert!(text.ends_with(&format!("{name} -f\n")), "{text}");
+    let removal = text.lines().last().expect("a call");
+    assert!(removal.starts_with("args: -d "), "{text}");
+    assert!(b.stop(Duration::from_secs(10)));
+}
+
+#[test]
+fn an_up_whose_dns_cannot_be_set_stops_and_leaves_nothing() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    // A default route, so there are policy rules to take back too.
+    let p = pair(6, Mode::Classic, &["0.0.0.0/0"]);
+    set_dns(&p, 0, &["10.98.0.53"]);
+    let (search, log) = fake_resolvconf(&p._dir, 1);
+    let rules_before = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    let mut a = spawn_up(&p.ns[0], &p.paths[0], &[("PATH", &search)]);
+    assert!(
+        poll_until(Duration::from_secs(20), || a.has_exited()),
+        "up went on without its DNS servers"
+    );
+    assert!(calls(&log).starts_with("args: -a "), "{}", calls(&log));
+    let name = &p.names[0];
+    assert!(
+        p.ns[0].ip(&["link", "show", name]).is_err(),
+        "interface gone"
+    );
+    let rules_after = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    assert_eq!(rules_after, rules_before, "policy rules removed");
+    assert!(!pidfile::path_in(Path::new(pidfile::PID_DIR), name).exists());
+    assert!(!Path::new(&format!("/var/run/wireguard/{name}.sock")).exists());
 }

@@ -230,6 +230,7 @@ impl Daemon {
                 fwmark = table;
             }
         }
+        net.set_dns(&iface.dns)?;
 
         let shared = Arc::new(Shared {
             interface: tun.name().to_owned(),
@@ -302,19 +303,48 @@ impl Daemon {
 
     /// Applies `config` to the running interface, as `reload` does:
     /// unchanged peers keep their sessions, removed peers go, new peers
-    /// come, and routes follow the allowed IPs. All-or-nothing for the
-    /// peers (see `daemon/target.rs`); a route `ip` refuses is logged.
+    /// come, routes follow the allowed IPs and the DNS servers are
+    /// registered again if they changed. All-or-nothing for the peers (see
+    /// `daemon/target.rs`) and the DNS servers together; a route `ip`
+    /// refuses is logged.
     pub fn apply_config(&self, config: &Config) -> Result<(), DaemonError> {
         use crate::uapi::UapiTarget as _;
+        // DNS first: it is not part of the userspace API, and if the peers
+        // are then refused, the servers registered before are put back.
+        let before = self.with_net(|net| {
+            let before = net.dns_servers().to_vec();
+            net.set_dns(&config.interface.dns).map(|()| before)
+        })?;
         let changes = crate::commands::change_set_for(config);
-        target::DaemonTarget(Arc::clone(&self.shared)).apply(changes)?;
-        // Names are not part of the userspace API: set them here.
+        if let Err(e) = target::DaemonTarget(Arc::clone(&self.shared)).apply(changes) {
+            if let Err(undo) = self.with_net(|net| net.set_dns(&before)) {
+                tracing::warn!(interface = %self.shared.interface, "restoring DNS servers: {undo}");
+            }
+            return Err(e.into());
+        }
+        // Names are not part of the userspace API either.
         if let Ok(mut table) = self.shared.table.write() {
             for peer in &config.peers {
                 table.set_name(&peer.public_key, peer.name.clone());
             }
         }
         Ok(())
+    }
+
+    /// Runs `f` on the interface's network configuration, if it still has one.
+    fn with_net<T: Default>(
+        &self,
+        f: impl FnOnce(&mut NetConfig) -> Result<T, crate::os::OsError>,
+    ) -> Result<T, DaemonError> {
+        let mut net = self
+            .shared
+            .net
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match net.as_mut() {
+            Some(net) => Ok(f(net)?),
+            None => Ok(T::default()),
+        }
     }
 
     /// The shared metrics registry (served when `metrics_listen` is set).

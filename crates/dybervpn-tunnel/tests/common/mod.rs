@@ -132,8 +132,17 @@ pub fn write_config(dir: &TempDir, name: &str, config: &Config) -> PathBuf {
 
 /// Starts the daemon for `path` inside `ns` and waits until it answers.
 pub fn start(ns: &Netns, path: &Path, name: &str) -> Process {
+    let mut p = spawn_up(ns, path, &[]);
+    wait_up(name, &mut p);
+    p
+}
+
+/// Starts the daemon for `path` inside `ns` with `env` added to its
+/// environment, without waiting.
+pub fn spawn_up(ns: &Netns, path: &Path, env: &[(&str, &str)]) -> Process {
     let exe = std::env::current_exe().expect("test binary");
     let mut cmd = ns.command(&exe.to_string_lossy());
+    cmd.envs(env.iter().copied());
     cmd.args([
         "--exact",
         "inner_up",
@@ -142,9 +151,7 @@ pub fn start(ns: &Netns, path: &Path, name: &str) -> Process {
         "--test-threads=1",
     ])
     .env(UP_PATH, path);
-    let mut p = Process::spawn(&mut cmd).expect("start daemon");
-    wait_up(name, &mut p);
-    p
+    Process::spawn(&mut cmd).expect("start daemon")
 }
 
 pub fn wait_up(name: &str, daemon: &mut Process) {
