@@ -22,6 +22,7 @@ install_system_deps() {
     command -v tcpdump >/dev/null || missing+=(tcpdump)
     command -v ip >/dev/null || missing+=(iproute2)
     command -v ping >/dev/null || missing+=(iputils-ping)
+    command -v nft >/dev/null || missing+=(nftables)
     command -v promtool >/dev/null || missing+=(prometheus)
     if ((${#missing[@]} == 0)); then
         return

@@ -27,7 +27,7 @@ use std::time::Duration;
 use common::{
     ping_until, skip_reason, spawn_up, start, wait_for, wait_up, write_config, Node, TempDir,
 };
-use dybervpn_config::Config;
+use dybervpn_config::{Config, Endpoint};
 use dybervpn_proto::Mode;
 use dybervpn_tunnel::netns::{unique_name, veth_pair, Netns, Process};
 use dybervpn_tunnel::{commands, pidfile, uapi, DaemonError};
@@ -36,6 +36,16 @@ use dybervpn_tunnel::{commands, pidfile, uapi, DaemonError};
 #[ignore = "runs inside a namespace, started by the tests in this file"]
 fn inner_up() {
     common::inner_up();
+}
+
+/// A default route needs `nft` (nftables); the tests that route `/0`
+/// skip without it.
+fn skip_without_nft() -> Option<&'static str> {
+    let found = std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    (!found).then_some("skipped: `nft` (nftables) is not installed")
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -267,7 +277,7 @@ fn roaming_peer_is_followed_to_its_new_address() {
 
 #[test]
 fn down_leaves_nothing_and_a_second_up_is_refused() {
-    if let Some(why) = skip_reason() {
+    if let Some(why) = skip_reason().or_else(skip_without_nft) {
         eprintln!("{why}");
         return;
     }
@@ -279,6 +289,12 @@ fn down_leaves_nothing_and_a_second_up_is_refused() {
     assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(20)).is_some());
     let rules_up = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
     assert!(rules_up.contains("51820"), "{rules_up}");
+    let nft_table = ["list", "table", "ip", &format!("dybervpn-{}", p.names[0])];
+    let listed = p.ns[0]
+        .exec("nft", &nft_table, Duration::from_secs(5))
+        .expect("the default route's nftables table")
+        .stdout;
+    assert!(listed.contains("ct mark set"), "{listed}");
 
     // A second `up` of the running interface: refused, nothing disturbed.
     let config = Config::load(&p.paths[0]).expect("config").config;
@@ -310,6 +326,12 @@ fn down_leaves_nothing_and_a_second_up_is_refused() {
     assert!(!routes.contains(name.as_str()), "{routes}");
     let rules_after = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
     assert_eq!(rules_after, rules_before, "policy rules removed");
+    assert!(
+        p.ns[0]
+            .exec("nft", &nft_table, Duration::from_secs(5))
+            .is_err(),
+        "nftables table removed"
+    );
     assert!(!pidfile::path_in(Path::new(pidfile::PID_DIR), name).exists());
     assert!(!Path::new(&format!("/var/run/wireguard/{name}.sock")).exists());
     assert!(uapi::client::get(name).is_err());
@@ -342,11 +364,18 @@ fn fake_resolvconf(dir: &TempDir, status: u8) -> (String, std::path::PathBuf) {
     (search, log)
 }
 
+/// Rewrites node `i`'s configuration file after `edit`.
+fn edit_config(p: &Pair, i: usize, edit: impl FnOnce(&mut Config)) {
+    let mut config = Config::load(&p.paths[i]).expect("config").config;
+    edit(&mut config);
+    write_config(&p._dir, &p.names[i], &config);
+}
+
 /// Rewrites node `i`'s configuration with `dns`.
 fn set_dns(p: &Pair, i: usize, dns: &[&str]) {
-    let mut config = Config::load(&p.paths[i]).expect("config").config;
-    config.interface.dns = dns.iter().map(|s| ip(s)).collect();
-    write_config(&p._dir, &p.names[i], &config);
+    edit_config(p, i, |c| {
+        c.interface.dns = dns.iter().map(|s| ip(s)).collect()
+    });
 }
 
 /// Whether `check` held within `within` (checked every 50 ms).
@@ -419,7 +448,7 @@ fn dns_servers_follow_up_reload_and_down() {
 
 #[test]
 fn an_up_whose_dns_cannot_be_set_stops_and_leaves_nothing() {
-    if let Some(why) = skip_reason() {
+    if let Some(why) = skip_reason().or_else(skip_without_nft) {
         eprintln!("{why}");
         return;
     }
@@ -443,4 +472,56 @@ fn an_up_whose_dns_cannot_be_set_stops_and_leaves_nothing() {
     assert_eq!(rules_after, rules_before, "policy rules removed");
     assert!(!pidfile::path_in(Path::new(pidfile::PID_DIR), name).exists());
     assert!(!Path::new(&format!("/var/run/wireguard/{name}.sock")).exists());
+}
+
+#[test]
+fn a_default_route_works_under_strict_reverse_path_filtering() {
+    if let Some(why) = skip_reason().or_else(skip_without_nft) {
+        eprintln!("{why}");
+        return;
+    }
+    // Fedora and RHEL filter strictly by default: an incoming datagram is
+    // dropped unless the route back to its source leaves by the interface
+    // it came in on.
+    let p = pair(7, Mode::Hybrid, &["0.0.0.0/0"]);
+    // B is reached through a gateway, as a server on the Internet is: its
+    // endpoint address is on its loopback, and A's only route to it is
+    // its default route (which the tunnel's default route overrides).
+    p.ns[1]
+        .ip(&["address", "add", "10.241.7.2/32", "dev", "lo"])
+        .expect("B's public address");
+    p.ns[1]
+        .ip(&[
+            "route",
+            "replace",
+            "10.240.7.0/24",
+            "dev",
+            &p.veth.1,
+            "src",
+            "10.241.7.2",
+        ])
+        .expect("B sends from its public address");
+    p.ns[0]
+        .ip(&["route", "add", "default", "via", "10.240.7.2"])
+        .expect("A's gateway");
+    edit_config(&p, 0, |c| {
+        c.peers[0].endpoint = Some(Endpoint::from(std::net::SocketAddr::new(
+            ip("10.241.7.2"),
+            common::PORT,
+        )));
+    });
+    for key in ["all", "default"] {
+        p.ns[0]
+            .exec(
+                "sysctl",
+                &["-qw", &format!("net.ipv4.conf.{key}.rp_filter=1")],
+                Duration::from_secs(5),
+            )
+            .expect("sysctl");
+    }
+    let a = start(&p.ns[0], &p.paths[0], &p.names[0]);
+    let b = start(&p.ns[1], &p.paths[1], &p.names[1]);
+    let first = ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(15));
+    drop((a, b));
+    assert!(first.is_some(), "no reply through the default route");
 }

@@ -22,10 +22,12 @@
 //!   send everything unmarked to that table while still honouring more
 //!   specific routes in `main`:
 //!   `ip rule add not fwmark <t> table <t>` and
-//!   `ip rule add table main suppress_prefixlength 0`.
+//!   `ip rule add table main suppress_prefixlength 0`. An nftables table
+//!   per family keeps that mark on the tunnel's UDP flows for reverse-path
+//!   filtering, and guards the tunnel's addresses (see [`nft_script`]).
 //!
 //! Routes in the interface's own tables vanish with the interface; the
-//! rules do not, so [`NetConfig`] records them and removes them on
+//! rules and nftables tables do not, so [`NetConfig`] records them and removes them on
 //! [`NetConfig::teardown`] (also run on drop). It also records the routes it
 //! added, so a reload removes only those.
 //!
@@ -234,12 +236,94 @@ pub struct NetConfig {
     ifname: String,
     /// `ip rule` argument lists to delete on teardown, in order added.
     rules: Vec<Vec<String>>,
+    /// The interface's own addresses, as added.
+    addresses: Vec<IpAddr>,
+    /// nftables families (`ip`, `ip6`) holding this interface's table.
+    nft_families: Vec<&'static str>,
     /// Routes this configuration added to the main table (only these are
     /// ever removed, so a connected route of the interface's own address
     /// survives a reload that drops the same prefix from a peer).
     added: HashSet<Prefix>,
     /// The `resolvconf` record name and its servers, once registered.
     dns: Option<(String, Vec<IpAddr>)>,
+}
+
+/// The nftables table of interface `ifname` (one per address family).
+fn nft_table_name(ifname: &str) -> String {
+    format!("dybervpn-{ifname}")
+}
+
+/// What a default route through the tunnel needs from the firewall, as
+/// `wg-quick` sets it up, for one address family (`ip` or `ip6`):
+///
+/// * the tunnel's own UDP flows keep their mark in conntrack, and packets
+///   arriving on them get it back before routing. Reverse-path filtering
+///   then looks up the route to the peer's endpoint with the mark, finds it
+///   outside the tunnel, and accepts them: without the mark the lookup
+///   would find the tunnel's default route, and strict filtering (Fedora's
+///   and RHEL's default) would drop every datagram from the peer;
+/// * packets for the tunnel's own addresses that arrive on another
+///   interface from a non-local source are dropped, so a neighbour on the
+///   LAN cannot reach the tunnel address or probe the tunnel's connections
+///   through it.
+///
+/// Applied with `nft -f -`, idempotent (the table is flushed first).
+fn nft_script(nft_family: &str, ifname: &str, mark: u32, own: &[IpAddr]) -> String {
+    let t = format!("{nft_family} {}", nft_table_name(ifname));
+    let mut s = format!(
+        "add table {t}\nflush table {t}\n\
+         add chain {t} preraw {{ type filter hook prerouting priority -300; }}\n\
+         add chain {t} premangle {{ type filter hook prerouting priority -150; }}\n\
+         add chain {t} postmangle {{ type filter hook postrouting priority -150; }}\n"
+    );
+    for a in own {
+        let _ = writeln!(
+            s,
+            "add rule {t} preraw iifname != \"{ifname}\" {nft_family} daddr {a} fib saddr type != local drop"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "add rule {t} postmangle meta l4proto udp mark {mark} ct mark set mark"
+    );
+    let _ = writeln!(
+        s,
+        "add rule {t} premangle meta l4proto udp meta mark set ct mark"
+    );
+    s
+}
+
+/// Runs `nft -f -` on `script`.
+fn nft(script: &str) -> Result<(), OsError> {
+    run_fed(
+        "nft",
+        &["-f", "-"],
+        script,
+        "`nft` is not installed; a default route (an allowed IP of `0.0.0.0/0` or `::/0`) \
+         needs it (Debian: `apt-get install nftables`)",
+    )
+}
+
+/// Runs `program args` with `input` on standard input and the default
+/// deadline; succeeds on exit status 0. If `program` is not installed, the
+/// error says `missing` instead of "cannot start".
+fn run_fed(program: &str, args: &[&str], input: &str, missing: &str) -> Result<(), OsError> {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let line = super::command::describe(&cmd);
+    let failed = |detail: String| OsError::Command {
+        command: line.clone(),
+        detail,
+    };
+    match complete(&mut cmd, Some(input.as_bytes()), DEFAULT_TIMEOUT) {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(failed(format!("{}: {}", out.status, out.stderr.trim()))),
+        // ENOENT from spawning: not on the PATH.
+        Err(OsError::Command { detail, .. }) if detail.contains("(os error 2)") => {
+            Err(failed(missing.to_owned()))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Where Debian's resolvconf lists the order in which interfaces' servers
@@ -271,31 +355,16 @@ fn resolvconf_input(servers: &[IpAddr]) -> String {
     })
 }
 
-/// Runs `resolvconf` with `args`, feeding it `input`; an error says what to
-/// install when it is missing.
+/// Runs `resolvconf` with `args`, feeding it `input`.
 fn resolvconf(args: &[&str], input: &str) -> Result<(), OsError> {
-    let mut cmd = Command::new("resolvconf");
-    cmd.args(args);
-    let line = super::command::describe(&cmd);
-    let out = complete(&mut cmd, Some(input.as_bytes()), DEFAULT_TIMEOUT).map_err(|e| match e {
-        // ENOENT from spawning: not on the PATH.
-        OsError::Command { detail, .. } if detail.contains("(os error 2)") => OsError::Command {
-            command: line.clone(),
-            detail: "`resolvconf` is not installed; the `dns` setting needs it (Debian: \
-                     `apt-get install openresolv`, or systemd-resolved's `resolvconf`), \
-                     or remove `dns` from the configuration"
-                .to_owned(),
-        },
-        other => other,
-    })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(OsError::Command {
-            command: line,
-            detail: format!("{}: {}", out.status, out.stderr.trim()),
-        })
-    }
+    run_fed(
+        "resolvconf",
+        args,
+        input,
+        "`resolvconf` is not installed; the `dns` setting needs it (Debian: \
+         `apt-get install openresolv`, or systemd-resolved's `resolvconf`), \
+         or remove `dns` from the configuration",
+    )
 }
 
 impl NetConfig {
@@ -305,6 +374,8 @@ impl NetConfig {
         Self {
             ifname: ifname.to_owned(),
             rules: Vec::new(),
+            addresses: Vec::new(),
+            nft_families: Vec::new(),
             added: HashSet::new(),
             dns: None,
         }
@@ -349,7 +420,9 @@ impl NetConfig {
     /// `ip address add <addr> dev <if>`.
     pub fn add_address(&mut self, addr: &InterfaceAddress) -> Result<(), OsError> {
         let a = addr.to_string();
-        ip(&[family(addr.addr), "address", "add", &a, "dev", &self.ifname]).map(drop)
+        ip(&[family(addr.addr), "address", "add", &a, "dev", &self.ifname])?;
+        self.addresses.push(addr.addr);
+        Ok(())
     }
 
     /// The routes of one family via the interface in the main table.
@@ -493,6 +566,23 @@ impl NetConfig {
             // Let reverse-path filtering see the mark, as wg-quick does.
             let _ = std::fs::write("/proc/sys/net/ipv4/conf/all/src_valid_mark", b"1");
         }
+        self.add_nft_table(prefix.addr().is_ipv6(), table)
+    }
+
+    /// The nftables table a default route needs (see [`nft_script`]).
+    fn add_nft_table(&mut self, v6: bool, table: u32) -> Result<(), OsError> {
+        let nft_family = if v6 { "ip6" } else { "ip" };
+        let own: Vec<IpAddr> = self
+            .addresses
+            .iter()
+            .copied()
+            .filter(|a| a.is_ipv6() == v6)
+            .collect();
+        let script = nft_script(nft_family, &self.ifname, table, &own);
+        nft(&script)?;
+        if !self.nft_families.contains(&nft_family) {
+            self.nft_families.push(nft_family);
+        }
         Ok(())
     }
 
@@ -530,6 +620,12 @@ impl NetConfig {
     pub fn teardown(&mut self) {
         if let Err(e) = self.remove_dns() {
             tracing::warn!(interface = %self.ifname, "removing DNS servers: {e}");
+        }
+        while let Some(family) = self.nft_families.pop() {
+            let script = format!("delete table {family} {}\n", nft_table_name(&self.ifname));
+            if let Err(e) = nft(&script) {
+                tracing::warn!(interface = %self.ifname, "removing the nftables table: {e}");
+            }
         }
         while let Some(rule) = self.rules.pop() {
             let args: Vec<&str> = rule.iter().map(String::as_str).collect();
@@ -642,6 +738,27 @@ mod tests {
             resolvconf_input(&servers),
             "nameserver 10.0.0.53\nnameserver fd00::53\n"
         );
+    }
+
+    #[test]
+    fn a_default_route_gets_wg_quick_s_nftables_rules() {
+        let own: Vec<IpAddr> = vec!["10.8.0.2".parse().expect("ip")];
+        let script = nft_script("ip", "wg0", 51820, &own);
+        assert_eq!(
+            script,
+            "add table ip dybervpn-wg0\n\
+             flush table ip dybervpn-wg0\n\
+             add chain ip dybervpn-wg0 preraw { type filter hook prerouting priority -300; }\n\
+             add chain ip dybervpn-wg0 premangle { type filter hook prerouting priority -150; }\n\
+             add chain ip dybervpn-wg0 postmangle { type filter hook postrouting priority -150; }\n\
+             add rule ip dybervpn-wg0 preraw iifname != \"wg0\" ip daddr 10.8.0.2 \
+             fib saddr type != local drop\n\
+             add rule ip dybervpn-wg0 postmangle meta l4proto udp mark 51820 ct mark set mark\n\
+             add rule ip dybervpn-wg0 premangle meta l4proto udp meta mark set ct mark\n"
+        );
+        let v6 = nft_script("ip6", "wg0", 7, &["fd00::2".parse().expect("ip")]);
+        assert!(v6.contains("ip6 daddr fd00::2 fib"), "{v6}");
+        assert!(v6.contains("udp mark 7 ct mark set mark"), "{v6}");
     }
 
     #[test]
