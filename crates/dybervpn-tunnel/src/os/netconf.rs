@@ -24,12 +24,12 @@
 //!   `ip rule add not fwmark <t> table <t>` and
 //!   `ip rule add table main suppress_prefixlength 0`. An nftables table
 //!   per family keeps that mark on the tunnel's UDP flows for reverse-path
-//!   filtering, and guards the tunnel's addresses (see [`nft_script`]).
+//!   filtering, and guards the tunnel's addresses (see `nft_script`).
 //!
 //! Routes in the interface's own tables vanish with the interface; the
-//! rules and nftables tables do not, so [`NetConfig`] records them and removes them on
-//! [`NetConfig::teardown`] (also run on drop). It also records the routes it
-//! added, so a reload removes only those.
+//! rules and nftables tables do not, so [`NetConfig`] records them and
+//! removes them on [`NetConfig::teardown`] (also run on drop). It also
+//! records the routes it added, so a reload removes only those.
 //!
 //! DNS, as `wg-quick` does: the `dns` servers go to `resolvconf -a <name>
 //! -m 0 -x` as `nameserver` lines on standard input, and `resolvconf -d
