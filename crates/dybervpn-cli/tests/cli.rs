@@ -344,6 +344,51 @@ fn init_refuses_to_overwrite_without_force() {
     );
 }
 
+#[test]
+fn concurrent_init_clients_each_get_their_own_peer_and_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    ok(&run(&["init", "--server", "--mode", "classic"], d));
+    const CLIENTS: usize = 8;
+    let children: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            Command::new(BIN)
+                .args(["init", "--client", "h:1", "--server-config", "server.toml"])
+                .args(["--output", &format!("c{i}.toml")])
+                .current_dir(d)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn dybervpn")
+        })
+        .collect();
+    for child in children {
+        ok(&child.wait_with_output().expect("wait"));
+    }
+    let server = Config::load(&d.join("server.toml")).expect("server").config;
+    let mut addresses: Vec<String> = server
+        .peers
+        .iter()
+        .flat_map(|p| p.allowed_ips.iter().map(ToString::to_string))
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(server.peers.len(), CLIENTS, "a client's peer was lost");
+    assert_eq!(addresses.len(), CLIENTS, "two clients share an address");
+    for i in 0..CLIENTS {
+        let client = Config::load(&d.join(format!("c{i}.toml")))
+            .expect("client")
+            .config;
+        assert!(
+            server
+                .peers
+                .iter()
+                .any(|p| p.public_key == client.interface.public_key),
+            "client {i} is not the server's peer"
+        );
+    }
+}
+
 const WG_CONF: &str = "\
 # A wg-quick file
 [Interface]

@@ -22,7 +22,7 @@ pub const REPLAY_RING_BITS: usize = 8192;
 /// needs at least 2048 to survive reordering on fast links.
 pub const REPLAY_WINDOW: u64 = (REPLAY_RING_BITS - 64) as u64;
 
-const _: () = assert!(REPLAY_RING_BITS.is_power_of_two() && REPLAY_RING_BITS % 64 == 0);
+const _: () = assert!(REPLAY_RING_BITS.is_power_of_two() && REPLAY_RING_BITS.is_multiple_of(64));
 const _: () = assert!(REPLAY_WINDOW >= 2048);
 
 /// Handshake messages allowed per second from one source address (IPv4 /32,

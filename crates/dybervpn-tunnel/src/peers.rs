@@ -204,7 +204,7 @@ mod tests {
     fn prefix(n: u64) -> Prefix {
         // A small pool, /24s and /32s, so prefixes collide and move.
         let host = u8::try_from(n % 6).unwrap_or(0);
-        let len = if n % 2 == 0 { 32 } else { 24 };
+        let len = if n.is_multiple_of(2) { 32 } else { 24 };
         Prefix::new(IpAddr::from([10, 0, host, 1]), len).expect("valid")
     }
 

@@ -1,8 +1,10 @@
 //! `dybervpn init`: a ready-to-use server configuration, and client
 //! configurations added to it.
 
+use std::fs::{File, TryLockError};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use clap::{ArgGroup, Args};
 use dybervpn_config::{read_file, Cidr, Config, Endpoint, InterfaceConfig, PeerConfig};
@@ -168,6 +170,9 @@ fn client(
     let endpoint: Endpoint = endpoint_text
         .parse()
         .map_err(|e| CliError::new(format!("--client {endpoint_text:?}: {e}")))?;
+    // Held until the server's file has its new peer, so that concurrent
+    // runs each read the file the one before wrote.
+    let _lock = lock_directory_of(server_path)?;
     let server_text = read_file(server_path)?;
     let server = Config::parse(&server_text, server_path)?.config;
     let mode = server.interface.mode;
@@ -273,6 +278,47 @@ fn client(
         server_path.display()
     );
     Ok(())
+}
+
+/// How long `init --client` waits for another run changing the same
+/// server configuration.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// An exclusive lock (`flock`) on the directory holding `path`, released
+/// when the returned handle drops. The directory, not the file: the file is
+/// replaced by a rename, and a lock on the old file would not hold back a
+/// run that opened the new one.
+fn lock_directory_of(path: &Path) -> Result<File> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let fail = |e: std::io::Error| {
+        CliError::new(format!(
+            "{}: cannot lock its directory: {e}",
+            path.display()
+        ))
+    };
+    let handle = File::open(dir).map_err(fail)?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    // Bounded by `deadline`.
+    loop {
+        match handle.try_lock() {
+            Ok(()) => return Ok(handle),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(CliError::new(format!(
+                    "{}: another `dybervpn init --client` has been changing it for {}s; \
+                     try again when it has finished",
+                    path.display(),
+                    LOCK_WAIT.as_secs()
+                )))
+            }
+            Err(TryLockError::Error(e)) => return Err(fail(e)),
+        }
+    }
 }
 
 fn mldsa_public(
