@@ -525,3 +525,58 @@ fn a_default_route_works_under_strict_reverse_path_filtering() {
     drop((a, b));
     assert!(first.is_some(), "no reply through the default route");
 }
+
+/// One ping from `ns` to `to` through interface `dev`: answered or not.
+fn ping_via(ns: &Netns, dev: &str, to: &str) -> bool {
+    ns.exec(
+        "ping",
+        &["-c", "1", "-W", "1", "-I", dev, to],
+        Duration::from_secs(5),
+    )
+    .is_ok_and(|o| o.stdout.contains("1 received"))
+}
+
+#[test]
+fn with_a_default_route_the_tunnel_address_is_closed_to_the_lan() {
+    if let Some(why) = skip_reason().or_else(skip_without_nft) {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(8, Mode::Classic, &["0.0.0.0/0"]);
+    let a = start(&p.ns[0], &p.paths[0], &p.names[0]);
+    let b = start(&p.ns[1], &p.paths[1], &p.names[1]);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(15)).is_some());
+    // B, as a neighbour on A's LAN, aims straight at A's tunnel address
+    // over the veth instead of through the tunnel.
+    p.ns[1]
+        .ip(&[
+            "route",
+            "add",
+            "10.98.0.1/32",
+            "via",
+            "10.240.8.1",
+            "dev",
+            &p.veth.1,
+            "metric",
+            "100",
+        ])
+        .expect("a LAN route to A's tunnel address");
+    assert!(
+        !ping_via(&p.ns[1], &p.veth.1, "10.98.0.1"),
+        "A answered on its tunnel address from the LAN"
+    );
+    // The nftables table is what closes it: without it A answers.
+    let table = format!("dybervpn-{}", p.names[0]);
+    p.ns[0]
+        .exec(
+            "nft",
+            &["delete", "table", "ip", &table],
+            Duration::from_secs(5),
+        )
+        .expect("delete the table");
+    assert!(
+        ping_via(&p.ns[1], &p.veth.1, "10.98.0.1"),
+        "the control: A answers once the table is gone"
+    );
+    drop((a, b));
+}
