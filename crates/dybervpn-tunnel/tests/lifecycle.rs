@@ -580,3 +580,38 @@ fn with_a_default_route_the_tunnel_address_is_closed_to_the_lan() {
     );
     drop((a, b));
 }
+
+#[test]
+fn a_multi_homed_peer_answers_from_the_address_it_was_reached_at() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    // B has a second address on its link, and A knows B by that one (a
+    // server's floating or additional address). Datagrams B sends on its
+    // own would leave from its first address; behind a NAT or a stateful
+    // firewall, A would never see answers from an address it did not
+    // contact. So B must answer from the address A reached.
+    let p = pair(9, Mode::Hybrid, &["10.98.0.2/32"]);
+    p.ns[1]
+        .ip(&["address", "add", "10.240.9.3/24", "dev", &p.veth.1])
+        .expect("B's second address");
+    edit_config(&p, 0, |c| {
+        c.peers[0].endpoint = Some(Endpoint::from(std::net::SocketAddr::new(
+            ip("10.240.9.3"),
+            common::PORT,
+        )));
+    });
+    let a = start(&p.ns[0], &p.paths[0], &p.names[0]);
+    let b = start(&p.ns[1], &p.paths[1], &p.names[1]);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(20)).is_some());
+    // And traffic B starts, after the handshake: still from that address.
+    assert!(ping_until(&p.ns[1], "10.98.0.1", Duration::from_secs(10)).is_some());
+    let snap = uapi::client::get(&p.names[0]).expect("status");
+    drop((a, b));
+    assert_eq!(
+        snap.peers[0].endpoint.map(|e| e.ip()),
+        Some(ip("10.240.9.3")),
+        "A saw B answer from another address"
+    );
+}

@@ -26,15 +26,15 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use dybervpn_proto::constants::{MSG_HYBRID_RESPONSE, MSG_PQ_RESPONSE, MSG_RESPONSE};
-use dybervpn_proto::Action;
 #[cfg(doc)]
 use dybervpn_proto::Device;
+use dybervpn_proto::{Action, PeerId};
 
 use super::Shared;
 use crate::os::gso;
@@ -84,24 +84,66 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-fn send(shared: &Shared, to: SocketAddr, datagram: &[u8]) {
+/// Sends `buf` (a run of `segment`-byte datagrams, or one datagram when
+/// `segment` is its length) to `to` from `from` (see `daemon/sources.rs`).
+/// If the kernel refuses `from` (the address is gone), `peer`'s source is
+/// forgotten and the run goes again from the address the kernel picks.
+fn send_from(
+    shared: &Shared,
+    socket: &UdpSocket,
+    buf: &[u8],
+    segment: usize,
+    to: SocketAddr,
+    from: Option<IpAddr>,
+    peer: Option<PeerId>,
+) -> io::Result<usize> {
+    let sent = gso::send_segments(socket, buf, segment, to, from);
+    if sent.is_err() && from.is_some() {
+        shared.sources.forget(peer);
+        return gso::send_segments(socket, buf, segment, to, None);
+    }
+    sent
+}
+
+/// One datagram to `to`: from `reply`'s local address when it answers the
+/// datagram `reply` describes (same remote), else from `peer`'s known
+/// source.
+fn send(
+    shared: &Shared,
+    to: SocketAddr,
+    datagram: &[u8],
+    peer: Option<PeerId>,
+    reply: Option<Reply>,
+) {
+    let from = reply
+        .filter(|r| r.remote == to)
+        .and_then(|r| r.local)
+        .or_else(|| shared.sources.get(peer, to));
     let sent = shared
         .udp
         .for_destination(&to)
-        .map(|s| s.send_to(datagram, to));
+        .map(|s| send_from(shared, s, datagram, datagram.len(), to, from, peer));
     if !matches!(sent, Some(Ok(_))) {
         bump(&shared.counters.udp_send_errors);
     }
 }
 
-fn perform(shared: &Shared, action: Action<'_>) {
+/// The datagram an action answers: where it came from and the local
+/// address it reached.
+#[derive(Debug, Clone, Copy)]
+struct Reply {
+    remote: SocketAddr,
+    local: Option<IpAddr>,
+}
+
+fn perform(shared: &Shared, action: Action<'_>, reply: Option<Reply>) {
     match action {
         Action::SendToNetwork { to, datagram, peer } => {
             if datagram.first() != Some(&4) {
                 let mono = shared.clock.now().mono;
                 shared.events.sent(shared, datagram, peer, mono);
             }
-            send(shared, to, datagram);
+            send(shared, to, datagram, peer, reply);
         }
         Action::DeliverToTunnel { peer, packet } => {
             if !source_allowed(shared, peer, packet) {
@@ -125,6 +167,9 @@ struct UdpTx {
     /// Start of the current run.
     run_start: usize,
     run_to: Option<SocketAddr>,
+    /// The source address and peer of the current run.
+    run_from: Option<IpAddr>,
+    run_peer: Option<PeerId>,
     segment: usize,
     count: usize,
     /// A datagram shorter than `segment` ended the run.
@@ -140,6 +185,8 @@ impl UdpTx {
             pos: 0,
             run_start: 0,
             run_to: None,
+            run_from: None,
+            run_peer: None,
             segment: 0,
             count: 0,
             closed: false,
@@ -156,10 +203,19 @@ impl UdpTx {
         &mut self.buf[pos..]
     }
 
-    /// Adds the `len`-byte datagram just written at the slot to the run.
-    fn commit(&mut self, shared: &Shared, to: SocketAddr, len: usize) {
+    /// Adds the `len`-byte datagram just written at the slot, for `peer`
+    /// at `to` from `from`, to the run.
+    fn commit(
+        &mut self,
+        shared: &Shared,
+        to: SocketAddr,
+        from: Option<IpAddr>,
+        peer: Option<PeerId>,
+        len: usize,
+    ) {
         if self.count > 0
             && (self.run_to != Some(to)
+                || self.run_from != from
                 || len > self.segment
                 || self.closed
                 || self.count >= gso::MAX_SEGMENTS
@@ -169,6 +225,8 @@ impl UdpTx {
         }
         if self.count == 0 {
             self.run_to = Some(to);
+            self.run_from = from;
+            self.run_peer = peer;
             self.segment = len;
             self.closed = false;
         } else if len < self.segment {
@@ -192,8 +250,9 @@ impl UdpTx {
                 .fetch_add(count as u64, Ordering::Relaxed);
             return;
         };
+        let (from, peer) = (self.run_from, self.run_peer);
         if self.gso && count > 1 {
-            match gso::send_segments(socket, run, self.segment, to) {
+            match send_from(shared, socket, run, self.segment, to, from, peer) {
                 Ok(_) => return,
                 // A full socket buffer: the run is lost, as a datagram would be.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -217,7 +276,7 @@ impl UdpTx {
             }
         }
         for d in run.chunks(self.segment.max(1)) {
-            if socket.send_to(d, to).is_err() {
+            if send_from(shared, socket, d, d.len(), to, from, peer).is_err() {
                 bump(&shared.counters.udp_send_errors);
             }
         }
@@ -256,6 +315,8 @@ pub(super) fn tun_reader(shared: &Shared) {
             Err(_) => continue,
         };
         let now = shared.clock.now();
+        // The last peer's source, looked up once per peer and batch.
+        let mut source: Option<(PeerId, SocketAddr, Option<IpAddr>)> = None;
         for i in 0..n {
             let packet = batch.packet(i);
             let Some(dst) = packet::destination(packet) else {
@@ -275,9 +336,17 @@ pub(super) fn tun_reader(shared: &Shared) {
                         && std::ptr::eq(datagram.as_ptr(), slot_start) =>
                 {
                     let len = datagram.len();
-                    tx.commit(shared, to, len);
+                    let from = match source {
+                        Some((p, t, from)) if p == peer && t == to => from,
+                        _ => {
+                            let from = shared.sources.get(Some(peer), to);
+                            source = Some((peer, to, from));
+                            from
+                        }
+                    };
+                    tx.commit(shared, to, from, Some(peer), len);
                 }
-                Ok(action) => perform(shared, action),
+                Ok(action) => perform(shared, action, None),
                 Err(_) => bump(&shared.counters.encapsulate_failed),
             }
         }
@@ -289,7 +358,7 @@ pub(super) fn tun_reader(shared: &Shared) {
 struct Queued {
     buf: Box<[u8]>,
     len: usize,
-    src: SocketAddr,
+    reply: Reply,
 }
 
 /// Reads one UDP socket until stopped. With `UDP_GRO` one read brings a
@@ -367,6 +436,8 @@ fn udp_loop(
     let mut buf = vec![0u8; MAX_PACKET];
     let mut rx = TunWriteBatch::new();
     let _ = gso::enable_gro(socket);
+    let v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
+    let _ = gso::enable_pktinfo(socket, v6);
     while !shared.stopping() {
         let received = gso::recv_segments(socket, &mut buf);
         if shared.stopping() {
@@ -375,10 +446,17 @@ fn udp_loop(
         let now = shared.clock.now();
         shared.events.udp_turn(now.mono);
         let (n, src, segment) = match received {
-            Ok(r) => r,
+            Ok(r) => (r.len, r.src, r.segment),
             // ICMP-induced errors (ECONNREFUSED), EINTR and the like: go on.
             Err(_) => continue,
         };
+        let reply = Reply {
+            remote: src,
+            local: received.ok().and_then(|r| r.local),
+        };
+        // Every datagram of a train has the same source and local address:
+        // the first one authenticated teaches them.
+        let mut learned = false;
         let Some(train) = buf.get(..n) else {
             continue;
         };
@@ -396,6 +474,10 @@ fn udp_loop(
                     Ok(Action::DeliverToTunnel { peer, packet })
                         if std::ptr::eq(packet.as_ptr(), slot_start) =>
                     {
+                        if !learned {
+                            shared.sources.learn(peer, src, reply.local);
+                            learned = true;
+                        }
                         if source_allowed(shared, peer, packet) {
                             let len = packet.len();
                             rx.commit(len);
@@ -403,7 +485,7 @@ fn udp_loop(
                             bump(&shared.counters.bad_source);
                         }
                     }
-                    Ok(action) => perform(shared, action),
+                    Ok(action) => perform(shared, action, Some(reply)),
                     Err(_) => {}
                 }
                 continue;
@@ -423,7 +505,7 @@ fn udp_loop(
             if let Some(dst) = b.get_mut(..len) {
                 dst.copy_from_slice(datagram);
             }
-            if queue.try_send(Queued { buf: b, len, src }).is_err() {
+            if queue.try_send(Queued { buf: b, len, reply }).is_err() {
                 bufs.lost();
                 bump(&shared.counters.handshake_queue_full);
             }
@@ -450,15 +532,19 @@ fn handshake_worker(
     while let Ok(q) = work.recv() {
         if let Some(datagram) = q.buf.get(..q.len) {
             let now = shared.clock.now();
-            let result = shared.device.decapsulate(now, q.src, datagram, &mut out);
+            let src = q.reply.remote;
+            let result = shared.device.decapsulate(now, src, datagram, &mut out);
             let from = result.as_ref().map(|action| match action {
                 Action::SendToNetwork { peer, .. } => *peer,
                 Action::DeliverToTunnel { peer, .. } => Some(*peer),
                 _ => None,
             });
+            if let Ok(Some(peer)) = from {
+                shared.sources.learn(peer, src, q.reply.local);
+            }
             shared
                 .events
-                .received(shared, datagram, q.src, from, now.mono);
+                .received(shared, datagram, src, from, now.mono);
             // Only an accepted response makes timer work due at once: the
             // packets queued while the handshake ran, beyond the first that
             // the core sent with its answer. Anything else — an answered
@@ -470,7 +556,7 @@ fn handshake_worker(
                 Some(&(MSG_RESPONSE | MSG_HYBRID_RESPONSE | MSG_PQ_RESPONSE))
             );
             if let Ok(action) = result {
-                perform(shared, action);
+                perform(shared, action, Some(q.reply));
                 if response {
                     shared.wake_timers();
                 }
@@ -510,7 +596,7 @@ pub(super) fn timers(shared: &Shared) {
                     deadline = shared.device.deadline_after_round();
                     break;
                 }
-                Ok(action) => perform(shared, action),
+                Ok(action) => perform(shared, action, None),
                 // One peer's failure (no endpoint and the like); the core
                 // goes on with the next peer on the next call.
                 Err(_) => {}

@@ -12,6 +12,7 @@ mod datapath;
 mod error;
 mod events;
 mod observe;
+mod sources;
 mod target;
 
 use std::path::PathBuf;
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     /// applied (a new peer before its route, say). The data path does not
     /// take it.
     pub(crate) reconfig: Mutex<()>,
+    /// The local address each peer was last reached at.
+    pub(crate) sources: sources::Sources,
     stop: AtomicBool,
     timer_thread: OnceLock<Thread>,
 }
@@ -247,6 +250,7 @@ impl Daemon {
             metrics: Arc::new(dybervpn_metrics::Metrics::new()),
             net: Mutex::new(Some(net)),
             reconfig: Mutex::new(()),
+            sources: sources::Sources::default(),
             stop: AtomicBool::new(false),
             timer_thread: OnceLock::new(),
         });

@@ -200,6 +200,7 @@ impl UapiTarget for DaemonTarget {
                     .map_err(|e| internal(e.to_string()))?;
                 table.remove(*id);
                 shared.events.forget(*id);
+                shared.sources.forget(Some(*id));
             }
         }
         for (key, info) in next {

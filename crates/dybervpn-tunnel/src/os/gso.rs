@@ -7,13 +7,19 @@
 //!   datagrams from the same source glued together, with their size in a
 //!   `UDP_GRO` control message.
 //!
+//! * With [`enable_pktinfo`] set, [`recv_segments`] also reports the local
+//!   address the datagrams were sent to, and [`send_segments`] can name the
+//!   source address to send from (`IP_PKTINFO` / `IPV6_PKTINFO`), so a host
+//!   with several addresses answers from the one it was reached at, as the
+//!   kernel's WireGuard does.
+//!
 //! Both fall back to plain datagrams: a kernel or route without GSO gets
 //! them one by one (a failed [`send_segments`] for which [`unsupported`]
 //! holds tells the caller to switch off), and a socket without GRO simply
 //! reports every datagram as its own segment.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 /// `SOL_UDP` options from `linux/udp.h` (kernel ABI).
 const UDP_SEGMENT: libc::c_int = 103;
@@ -42,9 +48,79 @@ pub fn enable_gro(socket: &UdpSocket) -> bool {
     set_int(socket, libc::SOL_UDP, UDP_GRO, 1).is_ok()
 }
 
+/// Asks the kernel for each datagram's local address (`IP_PKTINFO` on an
+/// IPv4 socket, `IPV6_RECVPKTINFO` on an IPv6 one). Returns whether it
+/// accepted.
+#[cfg(target_os = "linux")]
+pub fn enable_pktinfo(socket: &UdpSocket, v6: bool) -> bool {
+    if v6 {
+        set_int(socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1).is_ok()
+    } else {
+        set_int(socket, libc::IPPROTO_IP, libc::IP_PKTINFO, 1).is_ok()
+    }
+}
+
+/// What one [`recv_segments`] brought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes received.
+    pub len: usize,
+    /// Where they came from.
+    pub src: SocketAddr,
+    /// Each `segment` bytes of the buffer is one datagram (the last may be
+    /// shorter); `len` when the kernel glued nothing.
+    pub segment: usize,
+    /// The local address they were sent to, with [`enable_pktinfo`] set.
+    pub local: Option<IpAddr>,
+}
+
+/// The control-message space for one `UDP_SEGMENT` and one packet-info
+/// message (`in6_pktinfo` is the larger, 20 bytes), 8-byte aligned.
+type Control = [u64; 10];
+
+/// Appends one control message of `level`/`kind` carrying `value` to
+/// `msg`'s control buffer, after the `used` bytes already there. Returns
+/// the new used length.
+///
+/// # Safety
+///
+/// `msg.msg_control` must point at a live, 8-byte aligned buffer of at
+/// least `used + CMSG_SPACE(size_of::<T>())` bytes, and `used` must be the
+/// sum of the `CMSG_SPACE`s of the messages already written.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+unsafe fn push_cmsg<T>(
+    msg: &mut libc::msghdr,
+    used: usize,
+    level: libc::c_int,
+    kind: libc::c_int,
+    value: T,
+) -> usize {
+    let size = std::mem::size_of::<T>() as libc::c_uint;
+    // SAFETY (for the block): the caller guarantees the buffer holds this
+    // message; the header goes at offset `used` (a multiple of CMSG_SPACE,
+    // so aligned for cmsghdr) and its data right after the header. The data
+    // is written unaligned, as the macros do not promise T's alignment.
+    unsafe {
+        let cmsg = msg
+            .msg_control
+            .cast::<u8>()
+            .add(used)
+            .cast::<libc::cmsghdr>();
+        (*cmsg).cmsg_level = level;
+        (*cmsg).cmsg_type = kind;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<T>(), value);
+        used + libc::CMSG_SPACE(size) as usize
+    }
+}
+
 /// Sends `buf`, a run of datagrams of `segment` bytes (the last may be
-/// shorter), to `to` in one system call. A `buf` no longer than `segment`
-/// goes out as a plain datagram.
+/// shorter), to `to` in one system call, from the local address `from` if
+/// given (else the kernel picks it from the route). A `buf` no longer than
+/// `segment` goes out as a plain datagram. A `from` that is no longer one
+/// of this host's addresses makes the send fail (`EINVAL`); the caller
+/// sends again without it.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub fn send_segments(
@@ -52,19 +128,19 @@ pub fn send_segments(
     buf: &[u8],
     segment: usize,
     to: SocketAddr,
+    from: Option<IpAddr>,
 ) -> io::Result<usize> {
     use std::os::fd::AsRawFd;
-    if buf.len() <= segment {
+    let segmented = buf.len() > segment;
+    if !segmented && from.is_none() {
         return socket.send_to(buf, to);
     }
-    let segment = u16::try_from(segment).map_err(|_| io::ErrorKind::InvalidInput)?;
     let addr = socket2::SockAddr::from(to);
     let mut iov = libc::iovec {
         iov_base: buf.as_ptr().cast_mut().cast(),
         iov_len: buf.len(),
     };
-    // Room for one cmsghdr carrying a u16, 8-byte aligned as cmsghdr needs.
-    let mut control = [0u64; 4];
+    let mut control: Control = [0; 10];
     // SAFETY: msghdr is a plain C struct of integers and pointers, for
     // which all-zero is a valid (empty) value.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -73,22 +149,39 @@ pub fn send_segments(
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
-    // SAFETY: CMSG_SPACE only computes a size from its argument.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as libc::c_uint) };
-    msg.msg_controllen = space as _;
-    debug_assert!(space as usize <= std::mem::size_of_val(&control));
-    // SAFETY: msg_control points at `control`, which is 8-byte aligned and
-    // at least CMSG_SPACE(2) bytes long (checked above), so the first
-    // header and its 2 data bytes lie inside it; CMSG_FIRSTHDR returns
-    // non-null for a control length that large. The data is written
-    // unaligned, as the macros do not promise u16 alignment.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_UDP;
-        (*cmsg).cmsg_type = UDP_SEGMENT;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as libc::c_uint) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), segment);
+    let mut used = 0;
+    // SAFETY (both pushes): `control` is 8-byte aligned and 80 bytes, more
+    // than CMSG_SPACE(2) + CMSG_SPACE(20) = 48 on Linux, and `used` is the
+    // space of the messages written before.
+    if segmented {
+        let segment = u16::try_from(segment).map_err(|_| io::ErrorKind::InvalidInput)?;
+        used = unsafe { push_cmsg(&mut msg, used, libc::SOL_UDP, UDP_SEGMENT, segment) };
     }
+    match from {
+        Some(IpAddr::V4(ip)) => {
+            let info = libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from(ip).to_be(),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            used = unsafe { push_cmsg(&mut msg, used, libc::IPPROTO_IP, libc::IP_PKTINFO, info) };
+        }
+        Some(IpAddr::V6(ip)) => {
+            let info = libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr {
+                    s6_addr: ip.octets(),
+                },
+                ipi6_ifindex: 0,
+            };
+            used =
+                unsafe { push_cmsg(&mut msg, used, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, info) };
+        }
+        None => {}
+    }
+    debug_assert!(used <= std::mem::size_of_val(&control));
+    msg.msg_controllen = used as _;
     // SAFETY: every pointer in `msg` (address, iovec, control) refers to a
     // live local or to `buf`, valid for the stated lengths for the duration
     // of the call; the kernel only reads them.
@@ -100,12 +193,11 @@ pub fn send_segments(
     }
 }
 
-/// Receives into `buf`: returns the bytes received, the source and the
-/// segment size (each `segment` bytes of `buf[..n]` is one datagram, the
-/// last possibly shorter; `n` itself when the kernel glued nothing).
+/// Receives into `buf` one datagram, or with `UDP_GRO` a train of them
+/// from one source (see [`Received`]).
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-pub fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, usize)> {
+pub fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
     use std::os::fd::AsRawFd;
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -116,7 +208,7 @@ pub fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, S
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    let mut control = [0u64; 8];
+    let mut control: Control = [0; 10];
     msg.msg_name = std::ptr::addr_of_mut!(storage).cast();
     msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     msg.msg_iov = &mut iov;
@@ -131,26 +223,52 @@ pub fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, S
     }
     let n = rc as usize;
     let mut segment = n;
+    let mut local = None;
     // SAFETY: the kernel set msg_controllen to the control bytes it wrote
-    // into `control`; CMSG_FIRSTHDR/CMSG_NXTHDR walk only within it and
-    // return null at its end. The payload is read unaligned.
+    // into `control` (it truncates, and sets MSG_CTRUNC, rather than
+    // overrun); CMSG_FIRSTHDR/CMSG_NXTHDR walk only within it and return
+    // null at its end. Each payload is read unaligned, and only when the
+    // header's length says it is all there.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
         while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
-                let size = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+            let level = (*cmsg).cmsg_level;
+            let kind = (*cmsg).cmsg_type;
+            let len = (*cmsg).cmsg_len as usize;
+            let holds = |size: usize| len >= libc::CMSG_LEN(size as libc::c_uint) as usize;
+            let data = libc::CMSG_DATA(cmsg);
+            if level == libc::SOL_UDP && kind == UDP_GRO && holds(4) {
+                let size = std::ptr::read_unaligned(data.cast::<libc::c_int>());
                 if let Ok(size) = usize::try_from(size) {
                     if size > 0 {
                         segment = size;
                     }
                 }
+            } else if level == libc::IPPROTO_IP
+                && kind == libc::IP_PKTINFO
+                && holds(std::mem::size_of::<libc::in_pktinfo>())
+            {
+                let info = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
+                let ip = std::net::Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr));
+                local = Some(IpAddr::V4(ip));
+            } else if level == libc::IPPROTO_IPV6
+                && kind == libc::IPV6_PKTINFO
+                && holds(std::mem::size_of::<libc::in6_pktinfo>())
+            {
+                let info = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
+                local = Some(IpAddr::V6(std::net::Ipv6Addr::from(info.ipi6_addr.s6_addr)));
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
     let src = socket_addr(&storage)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP source address"))?;
-    Ok((n, src, segment))
+    Ok(Received {
+        len: n,
+        src,
+        segment,
+        local,
+    })
 }
 
 /// The IPv4 or IPv6 address the kernel wrote into `storage`.
@@ -217,13 +335,20 @@ pub fn enable_gro(_socket: &UdpSocket) -> bool {
     false
 }
 
-/// Plain datagrams elsewhere.
+/// No local addresses elsewhere.
+#[cfg(not(target_os = "linux"))]
+pub fn enable_pktinfo(_socket: &UdpSocket, _v6: bool) -> bool {
+    false
+}
+
+/// Plain datagrams elsewhere, from the address the kernel picks.
 #[cfg(not(target_os = "linux"))]
 pub fn send_segments(
     socket: &UdpSocket,
     buf: &[u8],
     segment: usize,
     to: SocketAddr,
+    _from: Option<IpAddr>,
 ) -> io::Result<usize> {
     let mut sent = 0;
     for d in buf.chunks(segment.max(1)) {
@@ -234,9 +359,14 @@ pub fn send_segments(
 
 /// Plain datagrams elsewhere.
 #[cfg(not(target_os = "linux"))]
-pub fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, usize)> {
-    let (n, src) = socket.recv_from(buf)?;
-    Ok((n, src, n))
+pub fn recv_segments(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
+    let (len, src) = socket.recv_from(buf)?;
+    Ok(Received {
+        len,
+        src,
+        segment: len,
+        local: None,
+    })
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -252,15 +382,18 @@ mod tests {
         let to = rx.local_addr().expect("addr");
         // 3 datagrams of 100 bytes and a short one of 40.
         let buf: Vec<u8> = (0..340u32).map(|i| (i / 100) as u8).collect();
-        assert_eq!(send_segments(&tx, &buf, 100, to).expect("gso send"), 340);
+        assert_eq!(
+            send_segments(&tx, &buf, 100, to, None).expect("gso send"),
+            340
+        );
         // Without GRO each arrives on its own.
         let mut got = Vec::new();
         let mut b = [0u8; 2048];
         while got.len() < 4 {
-            let (n, src, seg) = recv_segments(&rx, &mut b).expect("recv");
-            assert_eq!(src, tx.local_addr().expect("addr"));
-            assert_eq!(seg, n);
-            got.push(b[..n].to_vec());
+            let r = recv_segments(&rx, &mut b).expect("recv");
+            assert_eq!(r.src, tx.local_addr().expect("addr"));
+            assert_eq!((r.segment, r.local), (r.len, None));
+            got.push(b[..r.len].to_vec());
         }
         assert_eq!(
             got.iter().map(Vec::len).collect::<Vec<_>>(),
@@ -270,13 +403,82 @@ mod tests {
 
         // With GRO, whatever arrives glued comes with its segment size.
         assert!(enable_gro(&rx));
-        send_segments(&tx, &buf, 100, to).expect("gso send");
+        send_segments(&tx, &buf, 100, to, None).expect("gso send");
         let mut total = 0;
         while total < 340 {
-            let (n, _, seg) = recv_segments(&rx, &mut b).expect("recv");
-            assert!(seg == 100 || n == seg, "n {n} seg {seg}");
-            total += n;
+            let r = recv_segments(&rx, &mut b).expect("recv");
+            assert!(r.segment == 100 || r.len == r.segment, "{r:?}");
+            total += r.len;
         }
         assert_eq!(total, 340);
+    }
+
+    /// A server on the wildcard address, reached at 127.0.0.2, answers from
+    /// 127.0.0.2 when told to; left to the kernel it answers from
+    /// 127.0.0.1 (the route back to the client's 127.0.0.1).
+    #[test]
+    fn answers_leave_from_the_address_the_request_reached() {
+        let timeout = Some(std::time::Duration::from_secs(5));
+        let server = UdpSocket::bind("0.0.0.0:0").expect("bind");
+        server.set_read_timeout(timeout).expect("timeout");
+        assert!(enable_pktinfo(&server, false));
+        assert!(enable_gro(&server));
+        let port = server.local_addr().expect("addr").port();
+        let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        client.set_read_timeout(timeout).expect("timeout");
+        let mut b = [0u8; 2048];
+
+        client.send_to(b"hello", ("127.0.0.2", port)).expect("send");
+        let r = recv_segments(&server, &mut b).expect("recv");
+        assert_eq!(&b[..r.len], b"hello");
+        assert_eq!(r.local, Some(IpAddr::from([127, 0, 0, 2])));
+
+        let answers: [(Option<IpAddr>, &[u8], usize); 3] = [
+            (None, b"plain", 5),
+            (r.local, b"one datagram", 12),
+            // Two segments of 4: the source and the segmentation together.
+            (r.local, b"gsogso!!", 4),
+        ];
+        for (from, payload, segment) in answers {
+            send_segments(&server, payload, segment, r.src, from).expect("answer");
+            let mut got = 0;
+            while got < payload.len() {
+                let (n, seen) = client.recv_from(&mut b).expect("answer arrives");
+                let expected = from.unwrap_or(IpAddr::from([127, 0, 0, 1]));
+                assert_eq!(seen.ip(), expected, "{:?}", std::str::from_utf8(payload));
+                got += n;
+            }
+        }
+        // An address this host does not have: refused, not sent from
+        // elsewhere.
+        let gone = Some(IpAddr::from([192, 0, 2, 1]));
+        assert!(send_segments(&server, b"x", 1, r.src, gone).is_err());
+    }
+
+    #[test]
+    fn ipv6_datagrams_report_their_local_address() {
+        let Ok(server) = UdpSocket::bind("[::]:0") else {
+            eprintln!("skipped: no IPv6 on this machine");
+            return;
+        };
+        let timeout = Some(std::time::Duration::from_secs(5));
+        server.set_read_timeout(timeout).expect("timeout");
+        assert!(enable_pktinfo(&server, true));
+        let port = server.local_addr().expect("addr").port();
+        let Ok(client) = UdpSocket::bind("[::1]:0") else {
+            eprintln!("skipped: no IPv6 loopback on this machine");
+            return;
+        };
+        client.set_read_timeout(timeout).expect("timeout");
+        client.send_to(b"v6", ("::1", port)).expect("send");
+        let mut b = [0u8; 64];
+        let r = recv_segments(&server, &mut b).expect("recv");
+        assert_eq!(r.local, Some(IpAddr::from(std::net::Ipv6Addr::LOCALHOST)));
+        send_segments(&server, b"back", 4, r.src, r.local).expect("answer");
+        let (n, seen) = client.recv_from(&mut b).expect("answer arrives");
+        assert_eq!(
+            (&b[..n], seen.ip()),
+            (&b"back"[..], r.local.expect("local"))
+        );
     }
 }
