@@ -608,10 +608,27 @@ fn a_multi_homed_peer_answers_from_the_address_it_was_reached_at() {
     // And traffic B starts, after the handshake: still from that address.
     assert!(ping_until(&p.ns[1], "10.98.0.1", Duration::from_secs(10)).is_some());
     let snap = uapi::client::get(&p.names[0]).expect("status");
-    drop((a, b));
     assert_eq!(
         snap.peers[0].endpoint.map(|e| e.ip()),
         Some(ip("10.240.9.3")),
         "A saw B answer from another address"
+    );
+
+    // The address goes away: B's sends from it are refused, so B sends
+    // from the address it has left, and A follows B there.
+    p.ns[1]
+        .ip(&["address", "del", "10.240.9.3/24", "dev", &p.veth.1])
+        .expect("B's second address removed");
+    assert!(
+        ping_until(&p.ns[1], "10.98.0.1", Duration::from_secs(20)).is_some(),
+        "B reaches A without its second address"
+    );
+    let snap = wait_for(&p.names[0], Duration::from_secs(5), |s| {
+        s.peers[0].endpoint.map(|e| e.ip()) == Some(ip("10.240.9.2"))
+    });
+    drop((a, b));
+    assert_eq!(
+        snap.peers[0].endpoint.map(|e| e.ip()),
+        Some(ip("10.240.9.2"))
     );
 }

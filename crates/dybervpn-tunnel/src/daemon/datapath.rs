@@ -86,8 +86,9 @@ fn bump(c: &AtomicU64) {
 
 /// Sends `buf` (a run of `segment`-byte datagrams, or one datagram when
 /// `segment` is its length) to `to` from `from` (see `daemon/sources.rs`).
-/// If the kernel refuses `from` (the address is gone), `peer`'s source is
-/// forgotten and the run goes again from the address the kernel picks.
+/// If the kernel refuses `from` itself (the address is gone), `peer`'s
+/// source is forgotten and the run goes again from the address the kernel
+/// picks; any other failure is returned as it is.
 fn send_from(
     shared: &Shared,
     socket: &UdpSocket,
@@ -97,12 +98,13 @@ fn send_from(
     from: Option<IpAddr>,
     peer: Option<PeerId>,
 ) -> io::Result<usize> {
-    let sent = gso::send_segments(socket, buf, segment, to, from);
-    if sent.is_err() && from.is_some() {
-        shared.sources.forget(peer);
-        return gso::send_segments(socket, buf, segment, to, None);
+    match gso::send_segments(socket, buf, segment, to, from) {
+        Err(e) if from.is_some() && gso::source_refused(&e) => {
+            shared.sources.forget(peer);
+            gso::send_segments(socket, buf, segment, to, None)
+        }
+        sent => sent,
     }
-    sent
 }
 
 /// One datagram to `to`: from `reply`'s local address when it answers the

@@ -42,6 +42,21 @@ pub fn unsupported(e: &io::Error) -> bool {
     )
 }
 
+/// Whether a [`send_segments`] that named a source may have failed
+/// because of that source, no longer one of this host's addresses: IPv4's
+/// route lookup then fails with `ENETUNREACH`, IPv6's control-message
+/// check with `EINVAL`, and `EADDRNOTAVAIL` is possible. The caller sends
+/// again without it (if the route itself is missing, that fails the same
+/// way); other errors (a full buffer, say) must not send from another
+/// address.
+#[must_use]
+pub fn source_refused(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::EADDRNOTAVAIL | libc::ENETUNREACH)
+    )
+}
+
 /// Turns on `UDP_GRO`. Returns whether the kernel accepted it.
 #[cfg(target_os = "linux")]
 pub fn enable_gro(socket: &UdpSocket) -> bool {
@@ -452,7 +467,8 @@ mod tests {
         // An address this host does not have: refused, not sent from
         // elsewhere.
         let gone = Some(IpAddr::from([192, 0, 2, 1]));
-        assert!(send_segments(&server, b"x", 1, r.src, gone).is_err());
+        let refused = send_segments(&server, b"x", 1, r.src, gone).expect_err("not ours");
+        assert!(source_refused(&refused), "{refused}");
     }
 
     #[test]
