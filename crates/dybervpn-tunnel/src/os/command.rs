@@ -131,6 +131,33 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, OsError> {
     }
 }
 
+/// Runs `program args` with `input` on standard input and the default
+/// deadline; succeeds on exit status 0. If `program` is not installed, the
+/// error says `missing` instead of "cannot start".
+pub fn run_with_input(
+    program: &str,
+    args: &[&str],
+    input: &str,
+    missing: &str,
+) -> Result<(), OsError> {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let line = super::command::describe(&cmd);
+    let failed = |detail: String| OsError::Command {
+        command: line.clone(),
+        detail,
+    };
+    match complete(&mut cmd, Some(input.as_bytes()), DEFAULT_TIMEOUT) {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(failed(format!("{}: {}", out.status, out.stderr.trim()))),
+        // ENOENT from spawning: not on the PATH.
+        Err(OsError::Command { detail, .. }) if detail.contains("(os error 2)") => {
+            Err(failed(missing.to_owned()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs `ip` with `args` and the default deadline.
 pub fn ip(args: &[&str]) -> Result<Output, OsError> {
     run(Command::new("ip").args(args), DEFAULT_TIMEOUT)

@@ -6,6 +6,7 @@
 //! returns [`OsError::Unsupported`] at run time (see `docs/architecture.md`).
 
 pub mod command;
+pub mod dns;
 mod error;
 pub mod gso;
 pub mod mem;

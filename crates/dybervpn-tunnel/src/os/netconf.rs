@@ -31,13 +31,7 @@
 //! removes them on [`NetConfig::teardown`] (also run on drop). It also
 //! records the routes it added, so a reload removes only those.
 //!
-//! DNS, as `wg-quick` does: the `dns` servers go to `resolvconf -a <name>
-//! -m 0 -x` as `nameserver` lines on standard input, and `resolvconf -d
-//! <name> -f` takes them away on teardown. `<name>` is the interface's,
-//! prefixed as Debian's resolvconf orders interfaces: the first `name*`
-//! pattern in `/etc/resolvconf/interface-order` (`tun*` there) gives the
-//! prefix `name.` (`tun.wg0`), so the tunnel's servers come first.
-//! openresolv and systemd-resolved's `resolvconf` take the plain name.
+//! DNS servers are registered by [`super::dns`].
 //!
 //! Batching: a process per route would be 10,000 processes for 10,000
 //! peers. Instead [`NetConfig::add_routes`] lists what the interface already
@@ -54,7 +48,8 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::str::FromStr;
 
-use super::command::{complete, ip, DEFAULT_TIMEOUT};
+use super::command::{complete, ip, run_with_input, DEFAULT_TIMEOUT};
+use super::dns::Dns;
 use super::OsError;
 use crate::prefix::Prefix;
 
@@ -244,8 +239,8 @@ pub struct NetConfig {
     /// ever removed, so a connected route of the interface's own address
     /// survives a reload that drops the same prefix from a peer).
     added: HashSet<Prefix>,
-    /// The `resolvconf` record name and its servers, once registered.
-    dns: Option<(String, Vec<IpAddr>)>,
+    /// The DNS servers registered for the interface.
+    dns: Dns,
 }
 
 /// The nftables table of interface `ifname` (one per address family).
@@ -295,75 +290,12 @@ fn nft_script(nft_family: &str, ifname: &str, mark: u32, own: &[IpAddr]) -> Stri
 
 /// Runs `nft -f -` on `script`.
 fn nft(script: &str) -> Result<(), OsError> {
-    run_fed(
+    run_with_input(
         "nft",
         &["-f", "-"],
         script,
         "`nft` is not installed; a default route (an allowed IP of `0.0.0.0/0` or `::/0`) \
          needs it (Debian: `apt-get install nftables`)",
-    )
-}
-
-/// Runs `program args` with `input` on standard input and the default
-/// deadline; succeeds on exit status 0. If `program` is not installed, the
-/// error says `missing` instead of "cannot start".
-fn run_fed(program: &str, args: &[&str], input: &str, missing: &str) -> Result<(), OsError> {
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    let line = super::command::describe(&cmd);
-    let failed = |detail: String| OsError::Command {
-        command: line.clone(),
-        detail,
-    };
-    match complete(&mut cmd, Some(input.as_bytes()), DEFAULT_TIMEOUT) {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(failed(format!("{}: {}", out.status, out.stderr.trim()))),
-        // ENOENT from spawning: not on the PATH.
-        Err(OsError::Command { detail, .. }) if detail.contains("(os error 2)") => {
-            Err(failed(missing.to_owned()))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Where Debian's resolvconf lists the order in which interfaces' servers
-/// are used.
-const INTERFACE_ORDER: &str = "/etc/resolvconf/interface-order";
-
-/// The name under which `resolvconf` records `ifname`'s servers, given the
-/// text of [`INTERFACE_ORDER`] if the file exists (see the module docs).
-fn resolvconf_record(ifname: &str, interface_order: Option<&str>) -> String {
-    let prefix = interface_order.and_then(|text| {
-        text.lines().map(str::trim).find_map(|line| {
-            let name = line.strip_suffix('*')?;
-            let plain =
-                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            plain.then_some(name)
-        })
-    });
-    match prefix {
-        Some(p) => format!("{p}.{ifname}"),
-        None => ifname.to_owned(),
-    }
-}
-
-/// What `resolvconf -a` reads: one `nameserver` line per server.
-fn resolvconf_input(servers: &[IpAddr]) -> String {
-    servers.iter().fold(String::new(), |mut s, ip| {
-        let _ = writeln!(s, "nameserver {ip}");
-        s
-    })
-}
-
-/// Runs `resolvconf` with `args`, feeding it `input`.
-fn resolvconf(args: &[&str], input: &str) -> Result<(), OsError> {
-    run_fed(
-        "resolvconf",
-        args,
-        input,
-        "`resolvconf` is not installed; the `dns` setting needs it (Debian: \
-         `apt-get install openresolv`, or systemd-resolved's `resolvconf`), \
-         or remove `dns` from the configuration",
     )
 }
 
@@ -377,44 +309,19 @@ impl NetConfig {
             addresses: Vec::new(),
             nft_families: Vec::new(),
             added: HashSet::new(),
-            dns: None,
+            dns: Dns::new(ifname),
         }
     }
 
-    /// Registers `servers` with `resolvconf` for this interface, replacing
-    /// what was registered before; an empty list removes the record. Does
-    /// nothing if `servers` are the ones registered.
+    /// Registers `servers` for this interface's DNS (see [`Dns::set`]).
     pub fn set_dns(&mut self, servers: &[IpAddr]) -> Result<(), OsError> {
-        if servers == self.dns_servers() {
-            return Ok(());
-        }
-        if servers.is_empty() {
-            return self.remove_dns();
-        }
-        let order = std::fs::read_to_string(INTERFACE_ORDER).ok();
-        let record = resolvconf_record(&self.ifname, order.as_deref());
-        resolvconf(
-            &["-a", &record, "-m", "0", "-x"],
-            &resolvconf_input(servers),
-        )?;
-        self.dns = Some((record, servers.to_vec()));
-        Ok(())
+        self.dns.set(servers)
     }
 
     /// The DNS servers registered for this interface.
     #[must_use]
     pub fn dns_servers(&self) -> &[IpAddr] {
-        self.dns
-            .as_ref()
-            .map_or(&[], |(_, servers)| servers.as_slice())
-    }
-
-    /// Removes the servers [`NetConfig::set_dns`] registered, if any.
-    fn remove_dns(&mut self) -> Result<(), OsError> {
-        match self.dns.take() {
-            Some((record, _)) => resolvconf(&["-d", &record, "-f"], ""),
-            None => Ok(()),
-        }
+        self.dns.servers()
     }
 
     /// `ip address add <addr> dev <if>`.
@@ -618,7 +525,7 @@ impl NetConfig {
     /// added. Idempotent; best effort (a rule already gone is fine). Routes
     /// and addresses go with the interface.
     pub fn teardown(&mut self) {
-        if let Err(e) = self.remove_dns() {
+        if let Err(e) = self.dns.set(&[]) {
             tracing::warn!(interface = %self.ifname, "removing DNS servers: {e}");
         }
         while let Some(family) = self.nft_families.pop() {
@@ -707,37 +614,6 @@ mod tests {
         assert_eq!(got, ["fd00::/64", "fd00::5/128", "fe80::/64"]);
         // A listing of the other family contributes nothing.
         assert!(parse_route_listing(v6, false).is_empty());
-    }
-
-    #[test]
-    fn resolvconf_records_take_the_first_plain_pattern_as_prefix() {
-        // Debian resolvconf's own interface-order, abridged.
-        let debian = "# interface-order(5)\nlo.inet6\nlo.inet\nlo.@(dnsmasq|pdnsd)\n\
-                      lo.!(pdns|pdns-recursor)\nlo\ntun*\ntap*\nhso*\nem+([0-9])?(_+([0-9]))*\n\
-                      *\n";
-        assert_eq!(resolvconf_record("wg0", Some(debian)), "tun.wg0");
-        assert_eq!(
-            resolvconf_record("wg0", Some("  vpn-x* \ntun*\n")),
-            "vpn-x.wg0"
-        );
-        // No file (openresolv, systemd-resolved), or no plain pattern in it.
-        assert_eq!(resolvconf_record("wg0", None), "wg0");
-        assert_eq!(
-            resolvconf_record("wg0", Some("lo\n*\nem+([0-9])*\n")),
-            "wg0"
-        );
-    }
-
-    #[test]
-    fn resolvconf_reads_one_nameserver_line_per_server() {
-        let servers: Vec<IpAddr> = ["10.0.0.53", "fd00::53"]
-            .iter()
-            .map(|s| s.parse().expect("ip"))
-            .collect();
-        assert_eq!(
-            resolvconf_input(&servers),
-            "nameserver 10.0.0.53\nnameserver fd00::53\n"
-        );
     }
 
     #[test]
