@@ -8,7 +8,7 @@
 #
 # What it does:
 #   1. builds the release binary and the load generator
-#      (crates/dybervpn-tunnel/examples/handshake_load.rs; cargo, honouring
+#      (crates/dybervpn-tunnel/examples/handshake_load/; cargo, honouring
 #      CARGO_TARGET_DIR);
 #   2. creates two network namespaces joined by a veth pair (10.99.0.1/24 in
 #      A, 10.99.0.2/24 in B) and makes the whole of 10.98.0.0/22 local to A

@@ -43,6 +43,12 @@
 //! The report is one JSON object on stdout.
 #![forbid(unsafe_code)]
 
+mod cookie;
+mod cpu;
+
+use cookie::{mac2, open_cookie};
+use cpu::{own_cpu, threads_cpu};
+
 use std::collections::HashMap;
 use std::io::{ErrorKind, IoSlice};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -52,7 +58,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dybervpn_crypto::{
     backend, BackendKind, CryptoBackend, MlDsaKeyPair, MlDsaSeed, Secret, X25519PublicKey,
-    X25519SecretKey, AEAD_TAG_LEN,
+    X25519SecretKey,
 };
 use dybervpn_proto::messages::{
     initiation_layout, response_layout, CookieReply, COOKIE_REPLY_LEN, MAC_LEN, MSG_COOKIE_REPLY,
@@ -387,69 +393,6 @@ fn prepare_all(
         }
     }
     Ok((all, started.elapsed().as_secs_f64()))
-}
-
-// --- cookies -----------------------------------------------------------------
-
-/// `MAC(cookie, msg[..mac2])`: keyed BLAKE2s-128 with the 16-byte cookie as
-/// its key (`docs/protocol.md` §5).
-fn mac2(cookie: &[u8; MAC_LEN], covered: &[u8]) -> [u8; MAC_LEN] {
-    use blake2::digest::{consts::U16, FixedOutput, KeyInit, Update};
-    match <blake2::Blake2sMac<U16> as KeyInit>::new_from_slice(cookie) {
-        Ok(mut state) => {
-            state.update(covered);
-            state.finalize_fixed().into()
-        }
-        // A 16-byte key is always within BLAKE2s's limit of 32.
-        Err(_) => [0; MAC_LEN],
-    }
-}
-
-/// Decrypts the cookie in a reply to the initiation whose mac1 is `mac1`.
-fn open_cookie(
-    b: &dyn CryptoBackend,
-    cookie_key: &Secret<32>,
-    reply: &CookieReply<'_>,
-    mac1: &[u8],
-) -> Option<[u8; MAC_LEN]> {
-    let mut cookie = [0u8; MAC_LEN];
-    cookie.copy_from_slice(&reply.encrypted_cookie[..MAC_LEN]);
-    let tag: &[u8; AEAD_TAG_LEN] = reply.encrypted_cookie[MAC_LEN..].try_into().ok()?;
-    b.xaead_open(cookie_key, reply.nonce, mac1, &mut cookie, tag)
-        .ok()?;
-    Some(cookie)
-}
-
-// --- CPU accounting ----------------------------------------------------------
-
-/// CPU time of the calling thread (`/proc/thread-self/schedstat`, ns).
-fn own_cpu() -> Duration {
-    schedstat("/proc/thread-self/schedstat").unwrap_or_default()
-}
-
-fn schedstat(path: &str) -> Option<Duration> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
-
-/// CPU time of every thread of `pid`, keyed `name/tid` (threads spawned
-/// without a name carry their parent's).
-fn threads_cpu(pid: u32) -> HashMap<String, Duration> {
-    let mut by_name = HashMap::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return by_name;
-    };
-    for task in tasks.flatten() {
-        let dir = task.path();
-        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        let tid = task.file_name().to_string_lossy().into_owned();
-        let path = dir.join("schedstat");
-        if let Some(cpu) = path.to_str().and_then(schedstat) {
-            by_name.insert(format!("{}/{tid}", name.trim()), cpu);
-        }
-    }
-    by_name
 }
 
 // --- the timed phase ---------------------------------------------------------
