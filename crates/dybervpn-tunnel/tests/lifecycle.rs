@@ -371,6 +371,14 @@ fn edit_config(p: &Pair, i: usize, edit: impl FnOnce(&mut Config)) {
     write_config(&p._dir, &p.names[i], &config);
 }
 
+/// Rewrites node `i`'s configuration with its peer's endpoint at `addr`.
+fn set_endpoint(p: &Pair, i: usize, addr: &str) {
+    edit_config(p, i, |c| {
+        let at = std::net::SocketAddr::new(ip(addr), common::PORT);
+        c.peers[0].endpoint = Some(Endpoint::from(at));
+    });
+}
+
 /// Rewrites node `i`'s configuration with `dns`.
 fn set_dns(p: &Pair, i: usize, dns: &[&str]) {
     edit_config(p, i, |c| {
@@ -504,12 +512,7 @@ fn a_default_route_works_under_strict_reverse_path_filtering() {
     p.ns[0]
         .ip(&["route", "add", "default", "via", "10.240.7.2"])
         .expect("A's gateway");
-    edit_config(&p, 0, |c| {
-        c.peers[0].endpoint = Some(Endpoint::from(std::net::SocketAddr::new(
-            ip("10.241.7.2"),
-            common::PORT,
-        )));
-    });
+    set_endpoint(&p, 0, "10.241.7.2");
     for key in ["all", "default"] {
         p.ns[0]
             .exec(
@@ -596,12 +599,7 @@ fn a_multi_homed_peer_answers_from_the_address_it_was_reached_at() {
     p.ns[1]
         .ip(&["address", "add", "10.240.9.3/24", "dev", &p.veth.1])
         .expect("B's second address");
-    edit_config(&p, 0, |c| {
-        c.peers[0].endpoint = Some(Endpoint::from(std::net::SocketAddr::new(
-            ip("10.240.9.3"),
-            common::PORT,
-        )));
-    });
+    set_endpoint(&p, 0, "10.240.9.3");
     let a = start(&p.ns[0], &p.paths[0], &p.names[0]);
     let b = start(&p.ns[1], &p.paths[1], &p.names[1]);
     assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(20)).is_some());
