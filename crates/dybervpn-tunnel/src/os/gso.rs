@@ -166,7 +166,7 @@ pub fn send_segments(
     msg.msg_control = control.as_mut_ptr().cast();
     let mut used = 0;
     // SAFETY (both pushes): `control` is 8-byte aligned and 80 bytes, more
-    // than CMSG_SPACE(2) + CMSG_SPACE(20) = 48 on Linux, and `used` is the
+    // than CMSG_SPACE(2) + CMSG_SPACE(20) = 24 + 40 on Linux, and `used` is the
     // space of the messages written before.
     if segmented {
         let segment = u16::try_from(segment).map_err(|_| io::ErrorKind::InvalidInput)?;
