@@ -48,6 +48,45 @@ fn mac_with_cookie(cookie: &[u8; MAC_LEN], parts: &[&[u8]]) -> [u8; MAC_LEN] {
     state.finalize_fixed().into()
 }
 
+/// `mac2` of a handshake message to a peer whose cookie we hold:
+/// `MAC(cookie, covered)`, `covered` being the message up to mac2. The
+/// device adds mac2 itself; this is for tools that prepare messages ahead
+/// and add mac2 as they send them (the load generator in
+/// `dybervpn-tunnel/examples/handshake_load`).
+#[must_use]
+pub fn mac2_with_cookie(cookie: &[u8; MAC_LEN], covered: &[u8]) -> [u8; MAC_LEN] {
+    mac_with_cookie(cookie, &[covered])
+}
+
+/// The cookie in `reply`, which answers a handshake message whose mac1 was
+/// `mac1`, sent to the peer whose static public key is `responder`. For
+/// the same tools as [`mac2_with_cookie`].
+pub fn open_cookie_reply(
+    b: &dyn CryptoBackend,
+    responder: &X25519PublicKey,
+    reply: &CookieReply<'_>,
+    mac1: &[u8; MAC_LEN],
+) -> Result<[u8; MAC_LEN], ProtoError> {
+    open_reply(b, &cookie_key(b, responder), reply, mac1)
+}
+
+/// Decrypts the cookie of `reply` with the sender's cookie key.
+fn open_reply(
+    b: &dyn CryptoBackend,
+    key: &AeadKey,
+    reply: &CookieReply<'_>,
+    mac1: &[u8; MAC_LEN],
+) -> Result<[u8; MAC_LEN], ProtoError> {
+    let mut cookie = [0u8; MAC_LEN];
+    cookie.copy_from_slice(&reply.encrypted_cookie[..MAC_LEN]);
+    let tag: &[u8; AEAD_TAG_LEN] = reply.encrypted_cookie[MAC_LEN..]
+        .try_into()
+        .map_err(|_| ProtoError::BadLength)?;
+    b.xaead_open(key, reply.nonce, mac1, &mut cookie, tag)
+        .map_err(|_| ProtoError::Decryption)?;
+    Ok(cookie)
+}
+
 fn mac1_key(b: &dyn CryptoBackend, public: &X25519PublicKey) -> [u8; 32] {
     b.hash(&[LABEL_MAC1, public.as_bytes()])
 }
@@ -265,13 +304,7 @@ impl CookieState {
         reply: &CookieReply<'_>,
     ) -> Result<(), ProtoError> {
         let mac1 = self.last_mac1.ok_or(ProtoError::UnexpectedResponse)?;
-        let mut cookie = [0u8; MAC_LEN];
-        cookie.copy_from_slice(&reply.encrypted_cookie[..MAC_LEN]);
-        let tag: &[u8; AEAD_TAG_LEN] = reply.encrypted_cookie[MAC_LEN..]
-            .try_into()
-            .map_err(|_| ProtoError::BadLength)?;
-        b.xaead_open(&self.cookie_key, reply.nonce, &mac1, &mut cookie, tag)
-            .map_err(|_| ProtoError::Decryption)?;
+        let cookie = open_reply(b, &self.cookie_key, reply, &mac1)?;
         self.cookie = Some((cookie, now));
         Ok(())
     }
@@ -348,5 +381,40 @@ mod tests {
         // And it expires with the secret after two minutes.
         let later = now + COOKIE_REFRESH_TIME;
         assert!(!checker.mac2_valid(&*b, later, src, &p.macs).expect("mac2"));
+    }
+
+    /// The two public helpers for tools that add mac2 themselves do what
+    /// the device's own sending side does.
+    #[test]
+    fn the_public_cookie_helpers_agree_with_the_device() {
+        let b = backend(BackendKind::AwsLc);
+        let (_, responder) = b.x25519_generate().expect("keygen");
+        let checker = CookieChecker::new(&*b, &responder);
+        let mut sender = CookieState::new(&*b, &responder);
+        let src: SocketAddr = "192.0.2.1:51820".parse().expect("addr");
+        let now = Duration::from_secs(10);
+        let mut msg = vec![0u8; INITIATION_LEN];
+        msg[0] = MSG_INITIATION;
+        sender.add_macs(&*b, now, &mut msg);
+        let mac1: [u8; MAC_LEN] = msg[INITIATION_LEN - 32..INITIATION_LEN - 16]
+            .try_into()
+            .expect("mac1");
+
+        let mut reply = [0u8; COOKIE_REPLY_LEN];
+        checker
+            .make_reply(&*b, now, src, 9, &mac1, &mut reply)
+            .expect("reply");
+        let parsed = CookieReply::parse(&reply).expect("parse reply");
+        let cookie = open_cookie_reply(&*b, &responder, &parsed, &mac1).expect("cookie");
+        let mut wrong = mac1;
+        wrong[0] ^= 1;
+        assert!(open_cookie_reply(&*b, &responder, &parsed, &wrong).is_err());
+
+        let mac2 = mac2_with_cookie(&cookie, &msg[..INITIATION_LEN - 16]);
+        sender.consume_reply(&*b, now, &parsed).expect("cookie");
+        sender.add_macs(&*b, now, &mut msg);
+        assert_eq!(&msg[INITIATION_LEN - 16..], &mac2[..]);
+        let p = Initiation::parse(&msg).expect("parse");
+        assert!(checker.mac2_valid(&*b, now, src, &p.macs).expect("mac2"));
     }
 }

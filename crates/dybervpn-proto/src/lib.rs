@@ -28,6 +28,7 @@ pub mod tuning;
 #[cfg(any(test, feature = "insecure-test-backend"))]
 pub mod insecure_backend;
 
+pub use cookie::{mac2_with_cookie, open_cookie_reply};
 pub use device::{Action, Device, DEFAULT_MTU};
 pub use error::{ConfigError, ErrorKind, ProtoError};
 pub use mode::Mode;

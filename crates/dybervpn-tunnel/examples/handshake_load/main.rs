@@ -25,10 +25,9 @@
 //! * **The generator is not the bottleneck.** Every initiation is created
 //!   before the timed phase by the public sans-IO API (`Device::encapsulate`
 //!   with a virtual clock per identity that advances 6 s per initiation,
-//!   past the initiator's 5 s `REKEY_TIMEOUT`). The core has no call that
-//!   adds mac2 to a message built earlier, so mac2 is computed here at send
-//!   time with the cookie (`docs/protocol.md` §5: keyed BLAKE2s-128). The
-//!   responses are counted (right type, length and receiver index), not
+//!   past the initiator's 5 s `REKEY_TIMEOUT`). mac2 is added at send time
+//!   with the core's `mac2_with_cookie`, and cookie replies are opened with
+//!   its `open_cookie_reply` (`docs/protocol.md` §5). The responses are counted (right type, length and receiver index), not
 //!   consumed: consuming one is initiator work this test is not about.
 //!   During the timed phase the generator is one thread pinned to `--cpu`,
 //!   and it reports its own CPU time.
@@ -43,10 +42,8 @@
 //! The report is one JSON object on stdout.
 #![forbid(unsafe_code)]
 
-mod cookie;
 mod cpu;
 
-use cookie::{mac2, open_cookie};
 use cpu::{own_cpu, threads_cpu};
 
 use std::collections::HashMap;
@@ -57,14 +54,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dybervpn_crypto::{
-    backend, BackendKind, CryptoBackend, MlDsaKeyPair, MlDsaSeed, Secret, X25519PublicKey,
-    X25519SecretKey,
+    backend, BackendKind, CryptoBackend, MlDsaKeyPair, MlDsaSeed, X25519PublicKey, X25519SecretKey,
 };
 use dybervpn_proto::messages::{
     initiation_layout, response_layout, CookieReply, COOKIE_REPLY_LEN, MAC_LEN, MSG_COOKIE_REPLY,
     RECEIVER_OFFSET, SENDER_OFFSET,
 };
-use dybervpn_proto::{Action, Device, Mode, Now, PeerConfig};
+use dybervpn_proto::{mac2_with_cookie, open_cookie_reply, Action, Device, Mode, Now, PeerConfig};
 
 /// How long an initiation may stay unanswered before it counts as lost.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -443,7 +439,7 @@ fn send_one(
     buf.copy_from_slice(&ini.messages[message * len..(message + 1) * len]);
     if let Some((cookie, got)) = ini.cookie {
         if now.duration_since(got) < COOKIE_USE {
-            let m = mac2(&cookie, &buf[..mac1_at + MAC_LEN]);
+            let m = mac2_with_cookie(&cookie, &buf[..mac1_at + MAC_LEN]);
             buf[mac1_at + MAC_LEN..].copy_from_slice(&m);
         }
     }
@@ -479,10 +475,6 @@ fn run(o: &Options) -> Result<(), Failure> {
     let base = o.source_base.ok_or("--source-base is required")?;
     let b = backend(BackendKind::default());
     let responder = keys(&*b, &o.seed, None, o.mode)?;
-    let cookie_key = Secret::new(dybervpn_crypto::blake2s::hash(&[
-        b"cookie--",
-        responder.public.as_bytes(),
-    ]));
     let layout = initiation_layout(o.mode);
     let response_len = response_layout(o.mode).len;
     let response_type = response_layout(o.mode).msg_type;
@@ -659,10 +651,11 @@ fn run(o: &Options) -> Result<(), Failure> {
         }
         counts.cookie_replies += 1;
         let mac1_at = f.message * layout.len + layout.mac1;
-        let mac1 = &ini.messages[mac1_at..mac1_at + MAC_LEN];
+        let mac1: Option<&[u8; MAC_LEN]> = ini.messages[mac1_at..mac1_at + MAC_LEN].try_into().ok();
         if let Some(cookie) = CookieReply::parse(datagram)
             .ok()
-            .and_then(|r| open_cookie(&*b, &cookie_key, &r, mac1))
+            .zip(mac1)
+            .and_then(|(r, mac1)| open_cookie_reply(&*b, &responder.public, &r, mac1).ok())
         {
             ini.cookie = Some((cookie, Instant::now()));
         }
