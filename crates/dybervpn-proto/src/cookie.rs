@@ -334,19 +334,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn mac1_mac2_and_cookie_reply_round_trip() {
-        let b = backend(BackendKind::Libcrux);
+    /// A responder's checker, an initiator's sending side towards it, the
+    /// initiator's address, a time, and an initiation with its macs.
+    struct Exchange {
+        b: std::sync::Arc<dyn CryptoBackend>,
+        responder: X25519PublicKey,
+        checker: CookieChecker,
+        sender: CookieState,
+        src: SocketAddr,
+        now: Duration,
+        msg: Vec<u8>,
+    }
+
+    fn exchange(kind: BackendKind) -> Exchange {
+        let b = backend(kind);
         let (_, responder) = b.x25519_generate().expect("keygen");
         let checker = CookieChecker::new(&*b, &responder);
         let mut sender = CookieState::new(&*b, &responder);
-        let src: SocketAddr = "192.0.2.1:51820".parse().expect("addr");
         let now = Duration::from_secs(10);
-
         let mut msg = vec![0u8; INITIATION_LEN];
         msg[0] = MSG_INITIATION;
         msg[4] = 77;
         sender.add_macs(&*b, now, &mut msg);
+        Exchange {
+            b,
+            responder,
+            checker,
+            sender,
+            src: "192.0.2.1:51820".parse().expect("addr"),
+            now,
+            msg,
+        }
+    }
+
+    #[test]
+    fn mac1_mac2_and_cookie_reply_round_trip() {
+        let Exchange {
+            b,
+            checker,
+            mut sender,
+            src,
+            now,
+            mut msg,
+            ..
+        } = exchange(BackendKind::Libcrux);
         let p = Initiation::parse(&msg).expect("parse");
         assert!(checker.mac1_valid(&*b, &p.macs));
         assert!(!checker.mac2_valid(&*b, now, src, &p.macs).expect("mac2"));
@@ -387,22 +418,22 @@ mod tests {
     /// the device's own sending side does.
     #[test]
     fn the_public_cookie_helpers_agree_with_the_device() {
-        let b = backend(BackendKind::AwsLc);
-        let (_, responder) = b.x25519_generate().expect("keygen");
-        let checker = CookieChecker::new(&*b, &responder);
-        let mut sender = CookieState::new(&*b, &responder);
-        let src: SocketAddr = "192.0.2.1:51820".parse().expect("addr");
-        let now = Duration::from_secs(10);
-        let mut msg = vec![0u8; INITIATION_LEN];
-        msg[0] = MSG_INITIATION;
-        sender.add_macs(&*b, now, &mut msg);
+        let Exchange {
+            b,
+            responder,
+            checker,
+            mut sender,
+            src,
+            now,
+            mut msg,
+        } = exchange(BackendKind::AwsLc);
         let mac1: [u8; MAC_LEN] = msg[INITIATION_LEN - 32..INITIATION_LEN - 16]
             .try_into()
             .expect("mac1");
 
         let mut reply = [0u8; COOKIE_REPLY_LEN];
         checker
-            .make_reply(&*b, now, src, 9, &mac1, &mut reply)
+            .make_reply(&*b, now, src, 77, &mac1, &mut reply)
             .expect("reply");
         let parsed = CookieReply::parse(&reply).expect("parse reply");
         let cookie = open_cookie_reply(&*b, &responder, &parsed, &mac1).expect("cookie");
