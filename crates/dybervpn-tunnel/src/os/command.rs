@@ -120,7 +120,12 @@ pub fn complete(
 /// Runs `cmd` to completion, killing it after `timeout`. Succeeds only on
 /// exit status 0. Standard input is closed.
 pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, OsError> {
-    let out = complete(cmd, None, timeout)?;
+    run_fed(cmd, None, timeout)
+}
+
+/// [`complete`], succeeding only on exit status 0.
+fn run_fed(cmd: &mut Command, input: Option<&[u8]>, timeout: Duration) -> Result<Output, OsError> {
+    let out = complete(cmd, input, timeout)?;
     if out.status.success() {
         Ok(out)
     } else {
@@ -142,19 +147,15 @@ pub fn run_with_input(
 ) -> Result<(), OsError> {
     let mut cmd = Command::new(program);
     cmd.args(args);
-    let line = super::command::describe(&cmd);
-    let failed = |detail: String| OsError::Command {
-        command: line.clone(),
-        detail,
-    };
-    match complete(&mut cmd, Some(input.as_bytes()), DEFAULT_TIMEOUT) {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(failed(format!("{}: {}", out.status, out.stderr.trim()))),
+    match run_fed(&mut cmd, Some(input.as_bytes()), DEFAULT_TIMEOUT) {
         // ENOENT from spawning: not on the PATH.
-        Err(OsError::Command { detail, .. }) if detail.contains("(os error 2)") => {
-            Err(failed(missing.to_owned()))
+        Err(OsError::Command { command, detail }) if detail.contains("(os error 2)") => {
+            Err(OsError::Command {
+                command,
+                detail: missing.to_owned(),
+            })
         }
-        Err(e) => Err(e),
+        result => result.map(drop),
     }
 }
 
@@ -188,6 +189,23 @@ mod tests {
         assert!(err.to_string().contains("timed out"), "{err}");
         assert!(start.elapsed() < Duration::from_secs(10));
         assert!(run(&mut Command::new("/nonexistent/dybervpn"), DEFAULT_TIMEOUT).is_err());
+    }
+
+    #[test]
+    fn a_program_that_is_not_installed_is_named_with_what_to_do() {
+        let e = run_with_input("dybervpn-no-such-program", &["-x"], "", "install it")
+            .expect_err("not installed");
+        let OsError::Command { command, detail } = e else {
+            panic!("{e}");
+        };
+        assert_eq!(
+            (command.as_str(), detail.as_str()),
+            ("dybervpn-no-such-program -x", "install it")
+        );
+        // Installed, and failing: its status and standard error.
+        let e = run_with_input("sh", &["-c", "cat >&2; exit 3"], "why", "install it")
+            .expect_err("exit 3");
+        assert!(e.to_string().contains("exit status: 3: why"), "{e}");
     }
 
     #[test]
