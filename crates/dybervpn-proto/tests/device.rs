@@ -161,13 +161,16 @@ fn byte_counters_count_whole_datagrams_as_wireguard_does() {
     assert!(matches!(p.b.recv(t, p.a.addr, &data), Ok(Out::Tun(..))));
 
     // Ten seconds after receiving data with nothing to send, b sends a
-    // keepalive: 32 bytes that carry no payload but still count.
+    // keepalive: 32 bytes that carry no payload but still count. It names
+    // its peer, so the caller learns where that peer is (daemon/sources.rs).
     let keepalives = p.b.tick(now(21));
     assert_eq!(keepalives.iter().map(Vec::len).collect::<Vec<_>>(), [32]);
+    let mut out = vec![0u8; 64];
     assert_eq!(
-        p.a.recv(now(21), p.b.addr, &keepalives[0])
+        p.a.device
+            .decapsulate(now(21), p.b.addr, &keepalives[0], &mut out)
             .expect("a receives"),
-        Out::Nothing
+        Action::Keepalive { peer: p.a.peer }
     );
 
     let a = p.a.device.peer_stats(p.a.peer).expect("stats");

@@ -630,3 +630,56 @@ fn a_multi_homed_peer_answers_from_the_address_it_was_reached_at() {
         Some(ip("10.240.9.2"))
     );
 }
+
+#[test]
+fn a_keepalive_teaches_the_address_to_answer_from() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    // A reaches B at B's first address, then is told B's second one while
+    // nothing but A's keepalives flows. B learns from those keepalives
+    // alone that A now reaches it at the second address: B's next packet
+    // must leave from there, or A, seeing B at its first address again,
+    // roams back to it.
+    let p = pair(10, Mode::Hybrid, &["10.98.0.2/32"]);
+    p.ns[1]
+        .ip(&["address", "add", "10.240.10.3/24", "dev", &p.veth.1])
+        .expect("B's second address");
+    // A keeps the path open every second; B never speaks unprompted.
+    edit_config(&p, 0, |c| c.peers[0].persistent_keepalive = Some(1));
+    let a = start(&p.ns[0], &p.paths[0], &p.names[0]);
+    let b = start(&p.ns[1], &p.paths[1], &p.names[1]);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(20)).is_some());
+
+    let before = uapi::client::get(&p.names[1]).expect("B's status").peers[0].rx_bytes;
+    let b_key = uapi::client::get(&p.names[0]).expect("A's status").peers[0].public_key;
+    let mut change = uapi::PeerChange::new(b_key);
+    change.update_only = true;
+    change.endpoint = Some(std::net::SocketAddr::new(ip("10.240.10.3"), common::PORT));
+    uapi::client::set(
+        &p.names[0],
+        &uapi::ChangeSet {
+            peers: vec![change],
+            ..uapi::ChangeSet::default()
+        },
+    )
+    .expect("A's new endpoint for B");
+    // Two keepalives (32 bytes each) reached B.
+    let got = wait_for(&p.names[1], Duration::from_secs(10), |s| {
+        s.peers[0].rx_bytes >= before + 64
+    });
+    assert!(
+        got.peers[0].rx_bytes >= before + 64,
+        "A's keepalives did not reach B"
+    );
+
+    assert!(ping_until(&p.ns[1], "10.98.0.1", Duration::from_secs(10)).is_some());
+    let snap = uapi::client::get(&p.names[0]).expect("A's status");
+    drop((a, b));
+    assert_eq!(
+        snap.peers[0].endpoint.map(|e| e.ip()),
+        Some(ip("10.240.10.3")),
+        "B answered from the address A no longer uses"
+    );
+}

@@ -173,7 +173,7 @@ impl Device {
             .map_err(session_error)?;
         self.after_receive(now, src, id, &session, plain_len, datagram.len())?;
         if plain_len == 0 {
-            return Ok(Action::None); // a keepalive
+            return Ok(Action::Keepalive { peer: id });
         }
         let Some(len) = ip_packet_len(&out[..plain_len]) else {
             return Err(ProtoError::BadInnerPacket);

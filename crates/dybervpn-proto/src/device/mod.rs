@@ -70,6 +70,13 @@ pub enum Action<'a> {
         /// The decrypted IP packet.
         packet: &'a [u8],
     },
+    /// An authenticated keepalive from `peer`: nothing to send or deliver.
+    /// It still tells the caller where the peer is (the datagram's source,
+    /// and the local address it reached), as a data packet would.
+    Keepalive {
+        /// The peer it came from.
+        peer: PeerId,
+    },
 }
 
 /// What a receiver index names.

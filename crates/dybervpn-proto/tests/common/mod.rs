@@ -129,7 +129,7 @@ pub enum Out {
 
 pub fn own(a: Action<'_>) -> Out {
     match a {
-        Action::None => Out::Nothing,
+        Action::None | Action::Keepalive { .. } => Out::Nothing,
         Action::SendToNetwork { to, datagram, .. } => Out::Net(to, datagram.to_vec()),
         Action::DeliverToTunnel { peer, packet } => Out::Tun(peer, packet.to_vec()),
         other => panic!("unexpected action {other:?}"),

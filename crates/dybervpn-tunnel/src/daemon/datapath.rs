@@ -487,6 +487,12 @@ fn udp_loop(
                             bump(&shared.counters.bad_source);
                         }
                     }
+                    Ok(Action::Keepalive { peer }) => {
+                        if !learned {
+                            shared.sources.learn(peer, src, reply.local);
+                            learned = true;
+                        }
+                    }
                     Ok(action) => perform(shared, action, Some(reply)),
                     Err(_) => {}
                 }
