@@ -23,6 +23,7 @@ install_system_deps() {
     command -v ip >/dev/null || missing+=(iproute2)
     command -v ping >/dev/null || missing+=(iputils-ping)
     command -v nft >/dev/null || missing+=(nftables)
+    command -v iptables-restore >/dev/null || missing+=(iptables)
     command -v promtool >/dev/null || missing+=(prometheus)
     if ((${#missing[@]} == 0)); then
         return

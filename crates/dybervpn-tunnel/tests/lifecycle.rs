@@ -13,21 +13,27 @@
 //!   reload changes them, and removed at `down`; an `up` whose
 //!   `resolvconf` fails stops and leaves nothing. A stand-in `resolvconf`
 //!   on the daemon's PATH records its calls, so the machine's own
-//!   resolver configuration is never touched.
+//!   resolver configuration is never touched;
+//! * sticky sources: a peer reached at its second address answers from it,
+//!   falls back to its first when the second is removed, and learns the
+//!   address it is reached at from keepalives alone.
+//!
+//! Default routes, and the firewall rules they need, are in
+//! default_route.rs.
 //!
 //! Root only; without root each test prints `skipped: needs root (...)`
 //! and passes. Every namespace, process and file is owned by a guard.
 
 mod common;
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use common::pair::{edit_config, ip, pair, set_endpoint, skip_without_nft, Pair};
 use common::{
     ping_until, skip_reason, spawn_up, start, wait_for, wait_up, write_config, Node, TempDir,
 };
-use dybervpn_config::{Config, Endpoint};
+use dybervpn_config::Config;
 use dybervpn_proto::Mode;
 use dybervpn_tunnel::netns::{unique_name, veth_pair, Netns, Process};
 use dybervpn_tunnel::{commands, pidfile, uapi, DaemonError};
@@ -36,69 +42,6 @@ use dybervpn_tunnel::{commands, pidfile, uapi, DaemonError};
 #[ignore = "runs inside a namespace, started by the tests in this file"]
 fn inner_up() {
     common::inner_up();
-}
-
-/// A default route needs `nft` (nftables); the tests that route `/0`
-/// skip without it.
-fn skip_without_nft() -> Option<&'static str> {
-    let found = std::process::Command::new("nft")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    (!found).then_some("skipped: `nft` (nftables) is not installed")
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("ip")
-}
-
-/// Two nodes, A (10.98.0.1) and B (10.98.0.2), joined over 10.240.x.0/24.
-struct Pair {
-    ns: [Netns; 2],
-    names: [String; 2],
-    paths: [std::path::PathBuf; 2],
-    veth: (String, String),
-    _dir: TempDir,
-}
-
-fn pair(net: u8, mode: Mode, a_allowed: &[&str]) -> Pair {
-    let ns = [
-        Netns::create("dla").expect("ns"),
-        Netns::create("dlb").expect("ns"),
-    ];
-    let under = |h: u8| format!("10.240.{net}.{h}");
-    let veth = veth_pair(
-        &ns[0],
-        &format!("{}/24", under(1)),
-        &ns[1],
-        &format!("{}/24", under(2)),
-    )
-    .expect("veth");
-    let dir = TempDir::new("life");
-    let a = Node::new(1, mode);
-    let b = Node::new(2, mode);
-    let names = [unique_name("dla"), unique_name("dlb")];
-    let mut b_peer = b.as_peer(Some(ip(&under(2))), a_allowed);
-    b_peer.persistent_keepalive = Some(25);
-    let ca = Config {
-        interface: a.interface("10.98.0.1/32"),
-        peers: vec![b_peer],
-    };
-    let cb = Config {
-        interface: b.interface("10.98.0.2/32"),
-        peers: vec![a.as_peer(Some(ip(&under(1))), &["10.98.0.1/32"])],
-    };
-    let paths = [
-        write_config(&dir, &names[0], &ca),
-        write_config(&dir, &names[1], &cb),
-    ];
-    Pair {
-        ns,
-        names,
-        paths,
-        veth,
-        _dir: dir,
-    }
 }
 
 #[test]
@@ -364,21 +307,6 @@ fn fake_resolvconf(dir: &TempDir, status: u8) -> (String, std::path::PathBuf) {
     (search, log)
 }
 
-/// Rewrites node `i`'s configuration file after `edit`.
-fn edit_config(p: &Pair, i: usize, edit: impl FnOnce(&mut Config)) {
-    let mut config = Config::load(&p.paths[i]).expect("config").config;
-    edit(&mut config);
-    write_config(&p._dir, &p.names[i], &config);
-}
-
-/// Rewrites node `i`'s configuration with its peer's endpoint at `addr`.
-fn set_endpoint(p: &Pair, i: usize, addr: &str) {
-    edit_config(p, i, |c| {
-        let at = std::net::SocketAddr::new(ip(addr), common::PORT);
-        c.peers[0].endpoint = Some(Endpoint::from(at));
-    });
-}
-
 /// Rewrites node `i`'s configuration with `dns`.
 fn set_dns(p: &Pair, i: usize, dns: &[&str]) {
     edit_config(p, i, |c| {
@@ -410,7 +338,7 @@ fn dns_servers_follow_up_reload_and_down() {
     }
     let p = pair(5, Mode::Hybrid, &["10.98.0.2/32"]);
     set_dns(&p, 0, &["10.98.0.53", "fd00::53"]);
-    let (search, log) = fake_resolvconf(&p._dir, 0);
+    let (search, log) = fake_resolvconf(&p.dir, 0);
     let name = &p.names[0];
     let mut a = spawn_up(&p.ns[0], &p.paths[0], &[("PATH", &search)]);
     wait_up(name, &mut a);
@@ -463,7 +391,7 @@ fn an_up_whose_dns_cannot_be_set_stops_and_leaves_nothing() {
     // A default route, so there are policy rules to take back too.
     let p = pair(6, Mode::Classic, &["0.0.0.0/0"]);
     set_dns(&p, 0, &["10.98.0.53"]);
-    let (search, log) = fake_resolvconf(&p._dir, 1);
+    let (search, log) = fake_resolvconf(&p.dir, 1);
     let rules_before = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
     let mut a = spawn_up(&p.ns[0], &p.paths[0], &[("PATH", &search)]);
     assert!(
@@ -480,108 +408,6 @@ fn an_up_whose_dns_cannot_be_set_stops_and_leaves_nothing() {
     assert_eq!(rules_after, rules_before, "policy rules removed");
     assert!(!pidfile::path_in(Path::new(pidfile::PID_DIR), name).exists());
     assert!(!Path::new(&format!("/var/run/wireguard/{name}.sock")).exists());
-}
-
-#[test]
-fn a_default_route_works_under_strict_reverse_path_filtering() {
-    if let Some(why) = skip_reason().or_else(skip_without_nft) {
-        eprintln!("{why}");
-        return;
-    }
-    // Fedora and RHEL filter strictly by default: an incoming datagram is
-    // dropped unless the route back to its source leaves by the interface
-    // it came in on.
-    let p = pair(7, Mode::Hybrid, &["0.0.0.0/0"]);
-    // B is reached through a gateway, as a server on the Internet is: its
-    // endpoint address is on its loopback, and A's only route to it is
-    // its default route (which the tunnel's default route overrides).
-    p.ns[1]
-        .ip(&["address", "add", "10.241.7.2/32", "dev", "lo"])
-        .expect("B's public address");
-    p.ns[1]
-        .ip(&[
-            "route",
-            "replace",
-            "10.240.7.0/24",
-            "dev",
-            &p.veth.1,
-            "src",
-            "10.241.7.2",
-        ])
-        .expect("B sends from its public address");
-    p.ns[0]
-        .ip(&["route", "add", "default", "via", "10.240.7.2"])
-        .expect("A's gateway");
-    set_endpoint(&p, 0, "10.241.7.2");
-    for key in ["all", "default"] {
-        p.ns[0]
-            .exec(
-                "sysctl",
-                &["-qw", &format!("net.ipv4.conf.{key}.rp_filter=1")],
-                Duration::from_secs(5),
-            )
-            .expect("sysctl");
-    }
-    let a = start(&p.ns[0], &p.paths[0], &p.names[0]);
-    let b = start(&p.ns[1], &p.paths[1], &p.names[1]);
-    let first = ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(15));
-    drop((a, b));
-    assert!(first.is_some(), "no reply through the default route");
-}
-
-/// One ping from `ns` to `to` through interface `dev`: answered or not.
-fn ping_via(ns: &Netns, dev: &str, to: &str) -> bool {
-    ns.exec(
-        "ping",
-        &["-c", "1", "-W", "1", "-I", dev, to],
-        Duration::from_secs(5),
-    )
-    .is_ok_and(|o| o.stdout.contains("1 received"))
-}
-
-#[test]
-fn with_a_default_route_the_tunnel_address_is_closed_to_the_lan() {
-    if let Some(why) = skip_reason().or_else(skip_without_nft) {
-        eprintln!("{why}");
-        return;
-    }
-    let p = pair(8, Mode::Classic, &["0.0.0.0/0"]);
-    let a = start(&p.ns[0], &p.paths[0], &p.names[0]);
-    let b = start(&p.ns[1], &p.paths[1], &p.names[1]);
-    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(15)).is_some());
-    // B, as a neighbour on A's LAN, aims straight at A's tunnel address
-    // over the veth instead of through the tunnel.
-    p.ns[1]
-        .ip(&[
-            "route",
-            "add",
-            "10.98.0.1/32",
-            "via",
-            "10.240.8.1",
-            "dev",
-            &p.veth.1,
-            "metric",
-            "100",
-        ])
-        .expect("a LAN route to A's tunnel address");
-    assert!(
-        !ping_via(&p.ns[1], &p.veth.1, "10.98.0.1"),
-        "A answered on its tunnel address from the LAN"
-    );
-    // The nftables table is what closes it: without it A answers.
-    let table = format!("dybervpn-{}", p.names[0]);
-    p.ns[0]
-        .exec(
-            "nft",
-            &["delete", "table", "ip", &table],
-            Duration::from_secs(5),
-        )
-        .expect("delete the table");
-    assert!(
-        ping_via(&p.ns[1], &p.veth.1, "10.98.0.1"),
-        "the control: A answers once the table is gone"
-    );
-    drop((a, b));
 }
 
 #[test]

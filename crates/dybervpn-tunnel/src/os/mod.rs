@@ -8,6 +8,7 @@
 pub mod command;
 pub mod dns;
 mod error;
+pub mod firewall;
 pub mod gso;
 pub mod mem;
 pub mod netconf;

@@ -22,12 +22,13 @@
 //!   send everything unmarked to that table while still honouring more
 //!   specific routes in `main`:
 //!   `ip rule add not fwmark <t> table <t>` and
-//!   `ip rule add table main suppress_prefixlength 0`. An nftables table
-//!   per family keeps that mark on the tunnel's UDP flows for reverse-path
-//!   filtering, and guards the tunnel's addresses (see `nft_script`).
+//!   `ip rule add table main suppress_prefixlength 0`. Firewall rules
+//!   per family (nftables, or iptables without `nft`) keep that mark on
+//!   the tunnel's UDP flows for reverse-path filtering, and guard the
+//!   tunnel's addresses (see [`super::firewall`]).
 //!
 //! Routes in the interface's own tables vanish with the interface; the
-//! rules and nftables tables do not, so [`NetConfig`] records them and
+//! policy and firewall rules do not, so [`NetConfig`] records them and
 //! removes them on [`NetConfig::teardown`] (also run on drop). It also
 //! records the routes it added, so a reload removes only those.
 //!
@@ -48,8 +49,9 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::str::FromStr;
 
-use super::command::{complete, ip, run_with_input, DEFAULT_TIMEOUT};
+use super::command::{complete, ip, DEFAULT_TIMEOUT};
 use super::dns::Dns;
+use super::firewall::Firewall;
 use super::OsError;
 use crate::prefix::Prefix;
 
@@ -233,70 +235,14 @@ pub struct NetConfig {
     rules: Vec<Vec<String>>,
     /// The interface's own addresses, as added.
     addresses: Vec<IpAddr>,
-    /// nftables families (`ip`, `ip6`) holding this interface's table.
-    nft_families: Vec<&'static str>,
+    /// The firewall rules of its default routes.
+    firewall: Firewall,
     /// Routes this configuration added to the main table (only these are
     /// ever removed, so a connected route of the interface's own address
     /// survives a reload that drops the same prefix from a peer).
     added: HashSet<Prefix>,
     /// The DNS servers registered for the interface.
     dns: Dns,
-}
-
-/// The nftables table of interface `ifname` (one per address family).
-fn nft_table_name(ifname: &str) -> String {
-    format!("dybervpn-{ifname}")
-}
-
-/// What a default route through the tunnel needs from the firewall, as
-/// `wg-quick` sets it up, for one address family (`ip` or `ip6`):
-///
-/// * the tunnel's own UDP flows keep their mark in conntrack, and packets
-///   arriving on them get it back before routing. Reverse-path filtering
-///   then looks up the route to the peer's endpoint with the mark, finds it
-///   outside the tunnel, and accepts them: without the mark the lookup
-///   would find the tunnel's default route, and strict filtering (Fedora's
-///   and RHEL's default) would drop every datagram from the peer;
-/// * packets for the tunnel's own addresses that arrive on another
-///   interface from a non-local source are dropped, so a neighbour on the
-///   LAN cannot reach the tunnel address or probe the tunnel's connections
-///   through it.
-///
-/// Applied with `nft -f -`, idempotent (the table is flushed first).
-fn nft_script(nft_family: &str, ifname: &str, mark: u32, own: &[IpAddr]) -> String {
-    let t = format!("{nft_family} {}", nft_table_name(ifname));
-    let mut s = format!(
-        "add table {t}\nflush table {t}\n\
-         add chain {t} preraw {{ type filter hook prerouting priority -300; }}\n\
-         add chain {t} premangle {{ type filter hook prerouting priority -150; }}\n\
-         add chain {t} postmangle {{ type filter hook postrouting priority -150; }}\n"
-    );
-    for a in own {
-        let _ = writeln!(
-            s,
-            "add rule {t} preraw iifname != \"{ifname}\" {nft_family} daddr {a} fib saddr type != local drop"
-        );
-    }
-    let _ = writeln!(
-        s,
-        "add rule {t} postmangle meta l4proto udp mark {mark} ct mark set mark"
-    );
-    let _ = writeln!(
-        s,
-        "add rule {t} premangle meta l4proto udp meta mark set ct mark"
-    );
-    s
-}
-
-/// Runs `nft -f -` on `script`.
-fn nft(script: &str) -> Result<(), OsError> {
-    run_with_input(
-        "nft",
-        &["-f", "-"],
-        script,
-        "`nft` is not installed; a default route (an allowed IP of `0.0.0.0/0` or `::/0`) \
-         needs it (Debian: `apt-get install nftables`)",
-    )
 }
 
 impl NetConfig {
@@ -307,7 +253,7 @@ impl NetConfig {
             ifname: ifname.to_owned(),
             rules: Vec::new(),
             addresses: Vec::new(),
-            nft_families: Vec::new(),
+            firewall: Firewall::new(ifname),
             added: HashSet::new(),
             dns: Dns::new(ifname),
         }
@@ -473,24 +419,18 @@ impl NetConfig {
             // Let reverse-path filtering see the mark, as wg-quick does.
             let _ = std::fs::write("/proc/sys/net/ipv4/conf/all/src_valid_mark", b"1");
         }
-        self.add_nft_table(prefix.addr().is_ipv6(), table)
+        self.guard_firewall(prefix.addr().is_ipv6(), table)
     }
 
-    /// The nftables table a default route needs (see [`nft_script`]).
-    fn add_nft_table(&mut self, v6: bool, table: u32) -> Result<(), OsError> {
-        let nft_family = if v6 { "ip6" } else { "ip" };
+    /// The firewall rules a default route needs (see [`Firewall`]).
+    fn guard_firewall(&mut self, v6: bool, table: u32) -> Result<(), OsError> {
         let own: Vec<IpAddr> = self
             .addresses
             .iter()
             .copied()
             .filter(|a| a.is_ipv6() == v6)
             .collect();
-        let script = nft_script(nft_family, &self.ifname, table, &own);
-        nft(&script)?;
-        if !self.nft_families.contains(&nft_family) {
-            self.nft_families.push(nft_family);
-        }
-        Ok(())
+        self.firewall.guard(v6, table, &own)
     }
 
     /// Removes the routes for allowed IPs that are no longer allowed (used
@@ -528,12 +468,7 @@ impl NetConfig {
         if let Err(e) = self.dns.set(&[]) {
             tracing::warn!(interface = %self.ifname, "removing DNS servers: {e}");
         }
-        while let Some(family) = self.nft_families.pop() {
-            let script = format!("delete table {family} {}\n", nft_table_name(&self.ifname));
-            if let Err(e) = nft(&script) {
-                tracing::warn!(interface = %self.ifname, "removing the nftables table: {e}");
-            }
-        }
+        self.firewall.teardown();
         while let Some(rule) = self.rules.pop() {
             let args: Vec<&str> = rule.iter().map(String::as_str).collect();
             let _ = ip(&args);
@@ -614,27 +549,6 @@ mod tests {
         assert_eq!(got, ["fd00::/64", "fd00::5/128", "fe80::/64"]);
         // A listing of the other family contributes nothing.
         assert!(parse_route_listing(v6, false).is_empty());
-    }
-
-    #[test]
-    fn a_default_route_gets_wg_quick_s_nftables_rules() {
-        let own: Vec<IpAddr> = vec!["10.8.0.2".parse().expect("ip")];
-        let script = nft_script("ip", "wg0", 51820, &own);
-        assert_eq!(
-            script,
-            "add table ip dybervpn-wg0\n\
-             flush table ip dybervpn-wg0\n\
-             add chain ip dybervpn-wg0 preraw { type filter hook prerouting priority -300; }\n\
-             add chain ip dybervpn-wg0 premangle { type filter hook prerouting priority -150; }\n\
-             add chain ip dybervpn-wg0 postmangle { type filter hook postrouting priority -150; }\n\
-             add rule ip dybervpn-wg0 preraw iifname != \"wg0\" ip daddr 10.8.0.2 \
-             fib saddr type != local drop\n\
-             add rule ip dybervpn-wg0 postmangle meta l4proto udp mark 51820 ct mark set mark\n\
-             add rule ip dybervpn-wg0 premangle meta l4proto udp meta mark set ct mark\n"
-        );
-        let v6 = nft_script("ip6", "wg0", 7, &["fd00::2".parse().expect("ip")]);
-        assert!(v6.contains("ip6 daddr fd00::2 fib"), "{v6}");
-        assert!(v6.contains("udp mark 7 ct mark set mark"), "{v6}");
     }
 
     #[test]

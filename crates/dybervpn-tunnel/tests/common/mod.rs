@@ -1,4 +1,4 @@
-//! Shared by lifecycle.rs and metrics_e2e.rs: daemons started from real
+//! Shared by lifecycle.rs, default_route.rs and metrics_e2e.rs: daemons started from real
 //! configuration files inside network namespaces, through the same
 //! `up --foreground` path as the CLI (the test binary re-runs itself as
 //! the daemon, see [`inner_up`]). Every object is owned by a guard.
@@ -13,6 +13,8 @@ use dybervpn_crypto::{BackendKind, MlDsaSeed, X25519PublicKey, X25519SecretKey};
 use dybervpn_proto::Mode;
 use dybervpn_tunnel::netns::{Netns, Process};
 use dybervpn_tunnel::{commands, os, uapi};
+
+pub mod pair;
 
 /// The environment variable naming the configuration the daemon runs.
 pub const UP_PATH: &str = "DYBERVPN_TEST_UP_PATH";

@@ -1,0 +1,312 @@
+//! A default route (`0.0.0.0/0`) through the tunnel, end to end in network
+//! namespaces, with each firewall tool the daemon can write its rules with
+//! (`os/firewall.rs`): `nft`, and, on a host without it, `iptables-restore`.
+//!
+//! * under strict reverse-path filtering, with the peer reached through a
+//!   gateway as a server on the Internet is, the tunnel still comes up, and
+//!   stopping the daemon removes its rules;
+//! * the tunnel's own address does not answer a neighbour on the LAN, and
+//!   does once the rules are deleted (the control).
+//!
+//! "A host without `nft`" is a daemon whose PATH holds links to `ip` and
+//! the iptables programs only.
+//!
+//! Root only; without root, or without the tool, each test prints why it
+//! was skipped and passes. Every namespace, process and file is owned by a
+//! guard.
+
+mod common;
+
+use std::time::Duration;
+
+use common::pair::{pair, set_endpoint, skip_without_nft, Pair};
+use common::{ping_until, skip_reason, spawn_up, wait_up};
+use dybervpn_proto::Mode;
+use dybervpn_tunnel::netns::{Netns, Process};
+
+#[test]
+#[ignore = "runs inside a namespace, started by the tests in this file"]
+fn inner_up() {
+    common::inner_up();
+}
+
+/// What the daemon finds on its PATH to write firewall rules with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    Nft,
+    Iptables,
+}
+
+/// The programs a daemon without `nft` is given.
+const IPTABLES_HOST: [&str; 5] = [
+    "ip",
+    "iptables-restore",
+    "iptables-save",
+    "ip6tables-restore",
+    "ip6tables-save",
+];
+
+/// Where `program` is on this process's PATH.
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+fn skip_without(tool: Tool) -> Option<&'static str> {
+    match tool {
+        Tool::Nft => skip_without_nft(),
+        Tool::Iptables => IPTABLES_HOST
+            .iter()
+            .any(|p| which(p).is_none())
+            .then_some("skipped: iptables (`iptables-restore`, `iptables-save`) is not installed"),
+    }
+}
+
+/// A directory in `p`'s own holding links to `programs` only, for a
+/// daemon's PATH.
+fn path_of(p: &Pair, tag: &str, programs: &[&str]) -> String {
+    let bin = p.dir.0.join(tag);
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    for program in programs {
+        let target = which(program).expect("checked by skip_without");
+        let link = bin.join(program);
+        if !link.exists() {
+            std::os::unix::fs::symlink(target, link).expect("link");
+        }
+    }
+    bin.display().to_string()
+}
+
+/// Starts node `i` of `p`, finding `tool` (and for iptables, not `nft`).
+fn start_with(p: &Pair, i: usize, tool: Tool) -> Process {
+    let mut daemon = match tool {
+        Tool::Nft => spawn_up(&p.ns[i], &p.paths[i], &[]),
+        Tool::Iptables => {
+            let path = path_of(p, "without-nft", &IPTABLES_HOST);
+            spawn_up(&p.ns[i], &p.paths[i], &[("PATH", &path)])
+        }
+    };
+    wait_up(&p.names[i], &mut daemon);
+    daemon
+}
+
+/// The rules `tool` holds for interface `name` in `ns`: the nftables
+/// table's listing, or the iptables rules carrying its comment. Empty when
+/// there are none.
+fn rules(ns: &Netns, tool: Tool, name: &str) -> String {
+    let wait = Duration::from_secs(5);
+    match tool {
+        Tool::Nft => ns
+            .exec(
+                "nft",
+                &["list", "table", "ip", &format!("dybervpn-{name}")],
+                wait,
+            )
+            .map(|o| o.stdout)
+            .unwrap_or_default(),
+        Tool::Iptables => {
+            let saved = ns.exec("iptables-save", &[], wait).expect("iptables-save");
+            let ours = format!("\"dybervpn:{name}\"");
+            saved
+                .stdout
+                .lines()
+                .filter(|l| l.contains(&ours))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    }
+}
+
+/// Fedora and RHEL filter strictly by default: an incoming datagram is
+/// dropped unless the route back to its source leaves by the interface it
+/// came in on.
+fn strict_reverse_path_filtering(net: u8, tool: Tool) {
+    if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(net, Mode::Hybrid, &["0.0.0.0/0"]);
+    // B is reached through a gateway, as a server on the Internet is: its
+    // endpoint address is on its loopback, and A's only route to it is
+    // its default route (which the tunnel's default route overrides).
+    let public = format!("10.241.{net}.2");
+    p.ns[1]
+        .ip(&["address", "add", &format!("{public}/32"), "dev", "lo"])
+        .expect("B's public address");
+    p.ns[1]
+        .ip(&[
+            "route",
+            "replace",
+            &format!("10.240.{net}.0/24"),
+            "dev",
+            &p.veth.1,
+            "src",
+            &public,
+        ])
+        .expect("B sends from its public address");
+    p.ns[0]
+        .ip(&["route", "add", "default", "via", &format!("10.240.{net}.2")])
+        .expect("A's gateway");
+    set_endpoint(&p, 0, &public);
+    for key in ["all", "default"] {
+        p.ns[0]
+            .exec(
+                "sysctl",
+                &["-qw", &format!("net.ipv4.conf.{key}.rp_filter=1")],
+                Duration::from_secs(5),
+            )
+            .expect("sysctl");
+    }
+    let mut a = start_with(&p, 0, tool);
+    let b = start_with(&p, 1, Tool::Nft);
+    let first = ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(15));
+    assert!(first.is_some(), "no reply through the default route");
+    assert!(
+        rules(&p.ns[0], tool, &p.names[0]).contains("mark"),
+        "A's rules, with {tool:?}"
+    );
+    assert!(a.stop(Duration::from_secs(10)), "A stops");
+    assert_eq!(rules(&p.ns[0], tool, &p.names[0]), "", "A's rules removed");
+    drop(b);
+}
+
+#[test]
+fn a_default_route_works_under_strict_reverse_path_filtering() {
+    strict_reverse_path_filtering(7, Tool::Nft);
+}
+
+#[test]
+fn without_nft_iptables_does_the_same() {
+    strict_reverse_path_filtering(11, Tool::Iptables);
+}
+
+/// One ping from `ns` to `to` through interface `dev`: answered or not.
+fn ping_via(ns: &Netns, dev: &str, to: &str) -> bool {
+    ns.exec(
+        "ping",
+        &["-c", "1", "-W", "1", "-I", dev, to],
+        Duration::from_secs(5),
+    )
+    .is_ok_and(|o| o.stdout.contains("1 received"))
+}
+
+fn closed_to_the_lan(net: u8, tool: Tool) {
+    if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(net, Mode::Classic, &["0.0.0.0/0"]);
+    let a = start_with(&p, 0, tool);
+    let b = start_with(&p, 1, Tool::Nft);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(15)).is_some());
+    // B, as a neighbour on A's LAN, aims straight at A's tunnel address
+    // over the veth instead of through the tunnel.
+    p.ns[1]
+        .ip(&[
+            "route",
+            "add",
+            "10.98.0.1/32",
+            "via",
+            &format!("10.240.{net}.1"),
+            "dev",
+            &p.veth.1,
+            "metric",
+            "100",
+        ])
+        .expect("a LAN route to A's tunnel address");
+    assert!(
+        !ping_via(&p.ns[1], &p.veth.1, "10.98.0.1"),
+        "A answered on its tunnel address from the LAN ({tool:?})"
+    );
+    // The rules are what close it: without them A answers.
+    let wait = Duration::from_secs(5);
+    match tool {
+        Tool::Nft => {
+            let table = format!("dybervpn-{}", p.names[0]);
+            p.ns[0]
+                .exec("nft", &["delete", "table", "ip", &table], wait)
+                .expect("delete the table");
+        }
+        Tool::Iptables => {
+            p.ns[0]
+                .exec("iptables", &["-t", "raw", "-F", "PREROUTING"], wait)
+                .expect("flush the raw table");
+        }
+    }
+    assert!(
+        ping_via(&p.ns[1], &p.veth.1, "10.98.0.1"),
+        "the control: A answers once the rules are gone"
+    );
+    drop((a, b));
+}
+
+#[test]
+fn with_a_default_route_the_tunnel_address_is_closed_to_the_lan() {
+    closed_to_the_lan(8, Tool::Nft);
+}
+
+#[test]
+fn without_nft_iptables_closes_it_too() {
+    closed_to_the_lan(12, Tool::Iptables);
+}
+
+/// A daemon killed without its teardown leaves its iptables rules; the
+/// next `up` replaces them instead of adding a second set.
+#[test]
+fn iptables_rules_left_by_a_killed_daemon_are_not_doubled() {
+    let tool = Tool::Iptables;
+    if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(13, Mode::Classic, &["0.0.0.0/0"]);
+    let mut a = start_with(&p, 0, tool);
+    let once = rules(&p.ns[0], tool, &p.names[0]);
+    assert_eq!(once.lines().count(), 3, "{once}");
+    // SIGKILL: no teardown. The interface goes with the process; the rules
+    // stay.
+    let pid = a.id().expect("the daemon's PID").to_string();
+    dybervpn_tunnel::os::command::run(
+        std::process::Command::new("kill").args(["-KILL", &pid]),
+        Duration::from_secs(5),
+    )
+    .expect("kill");
+    assert!(a.stop(Duration::from_secs(5)), "A gone");
+    assert_eq!(rules(&p.ns[0], tool, &p.names[0]), once, "left behind");
+    let mut again = start_with(&p, 0, tool);
+    assert_eq!(
+        rules(&p.ns[0], tool, &p.names[0]),
+        once,
+        "replaced, not doubled"
+    );
+    assert!(again.stop(Duration::from_secs(10)));
+    assert_eq!(rules(&p.ns[0], tool, &p.names[0]), "");
+}
+
+/// With neither `nft` nor iptables, `up` of a default route stops and
+/// leaves nothing behind.
+#[test]
+fn without_either_tool_a_default_route_is_refused_and_leaves_nothing() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(14, Mode::Classic, &["0.0.0.0/0"]);
+    let rules_before = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    let path = path_of(&p, "only-ip", &["ip"]);
+    let mut a = spawn_up(&p.ns[0], &p.paths[0], &[("PATH", &path)]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !a.has_exited() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(a.has_exited(), "up went on without firewall rules");
+    let name = &p.names[0];
+    assert!(
+        p.ns[0].ip(&["link", "show", name]).is_err(),
+        "interface gone"
+    );
+    let rules_after = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    assert_eq!(rules_after, rules_before, "policy rules removed");
+}
