@@ -6,7 +6,11 @@
 //!   gateway as a server on the Internet is, the tunnel still comes up, and
 //!   stopping the daemon removes its rules;
 //! * the tunnel's own address does not answer a neighbour on the LAN, and
-//!   does once the rules are deleted (the control).
+//!   does once the rules are deleted (the control);
+//! * a killed daemon's iptables rules are replaced at the next `up`, not
+//!   doubled; with neither tool, `up` stops and leaves nothing;
+//! * a reload that drops the `/0` gives the world back to the main table,
+//!   and one that restores it sets it all up once.
 //!
 //! "A host without `nft`" is a daemon whose PATH holds links to `ip` and
 //! the iptables programs only.
@@ -309,4 +313,96 @@ fn without_either_tool_a_default_route_is_refused_and_leaves_nothing() {
     );
     let rules_after = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
     assert_eq!(rules_after, rules_before, "policy rules removed");
+}
+
+/// The interface `to` is routed through from `ns` (`ip route get`).
+fn route_dev(ns: &Netns, to: &str) -> String {
+    let out = ns.ip(&["route", "get", to]).map(|o| o.stdout);
+    let out = out.unwrap_or_default();
+    let mut words = out.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "dev" {
+            return words.next().unwrap_or_default().to_owned();
+        }
+    }
+    String::new()
+}
+
+/// A reload that drops the `/0` takes the default route, its policy rules
+/// and its firewall rules with it: traffic for the rest of the world goes
+/// back to the main table instead of into a tunnel no peer would take it
+/// from. A reload that brings the `/0` back sets it all up once.
+#[test]
+fn a_reload_that_drops_the_default_route_gives_the_world_back() {
+    let tool = Tool::Nft;
+    if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(15, Mode::Hybrid, &["0.0.0.0/0"]);
+    // A host of "the Internet", behind B as A's gateway.
+    p.ns[1]
+        .ip(&["address", "add", "10.242.15.2/32", "dev", "lo"])
+        .expect("the outside host");
+    p.ns[0]
+        .ip(&["route", "add", "default", "via", "10.240.15.2"])
+        .expect("A's gateway");
+    let rules_before = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    let a = start_with(&p, 0, tool);
+    let b = start_with(&p, 1, Tool::Nft);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(15)).is_some());
+    let tunnel = p.names[0].clone();
+    assert_eq!(
+        route_dev(&p.ns[0], "10.242.15.2"),
+        tunnel,
+        "all through the tunnel"
+    );
+    let rules_up = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+
+    let reload_to = |allowed: &[&str], expect_dev: &str| {
+        common::pair::edit_config(&p, 0, |c| {
+            c.peers[0].allowed_ips = allowed.iter().map(|a| a.parse().expect("cidr")).collect();
+        });
+        dybervpn_tunnel::commands::reload(&p.names[0]).expect("reload");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while route_dev(&p.ns[0], "10.242.15.2") != expect_dev
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // The /0 goes: the world is reached through the gateway again.
+    reload_to(&["10.98.0.2/32"], &p.veth.0);
+    assert_eq!(route_dev(&p.ns[0], "10.242.15.2"), p.veth.0, "back to main");
+    assert!(
+        ping_until(&p.ns[0], "10.242.15.2", Duration::from_secs(5)).is_some(),
+        "the outside host, through the gateway"
+    );
+    assert!(
+        ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(5)).is_some(),
+        "the peer, through the tunnel"
+    );
+    let rules_after = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    assert_eq!(rules_after, rules_before, "policy rules removed");
+    assert_eq!(
+        rules(&p.ns[0], tool, &p.names[0]),
+        "",
+        "firewall rules removed"
+    );
+
+    // The /0 comes back: all set up again, once.
+    reload_to(&["0.0.0.0/0"], &tunnel);
+    assert_eq!(
+        route_dev(&p.ns[0], "10.242.15.2"),
+        tunnel,
+        "through the tunnel again"
+    );
+    let rules_again = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    assert_eq!(rules_again, rules_up, "the same policy rules, not doubled");
+    assert!(rules(&p.ns[0], tool, &p.names[0]).contains("mark"));
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(5)).is_some());
+    drop((a, b));
+    let rules_down = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    assert_eq!(rules_down, rules_before, "policy rules removed at down");
 }

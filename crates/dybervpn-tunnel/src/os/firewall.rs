@@ -123,7 +123,17 @@ impl Firewall {
     /// Removes every rule [`Firewall::guard`] wrote. Idempotent; best
     /// effort (a failure is logged, and the rest still removed).
     pub fn teardown(&mut self) {
-        while let Some((v6, tool)) = self.guarded.pop() {
+        self.release(false);
+        self.release(true);
+    }
+
+    /// Removes the rules of one family (its default route is gone).
+    /// Idempotent; best effort, as [`Firewall::teardown`].
+    pub fn release(&mut self, v6: bool) {
+        let (these, others): (Vec<_>, Vec<_>) =
+            self.guarded.iter().partition(|(family, _)| *family == v6);
+        self.guarded = others;
+        for (_, tool) in these {
             let result = match tool {
                 Tool::Nft => nft(&format!(
                     "delete table {} {}\n",

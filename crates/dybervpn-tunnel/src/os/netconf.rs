@@ -29,8 +29,9 @@
 //!
 //! Routes in the interface's own tables vanish with the interface; the
 //! policy and firewall rules do not, so [`NetConfig`] records them and
-//! removes them on [`NetConfig::teardown`] (also run on drop). It also
-//! records the routes it added, so a reload removes only those.
+//! removes them on [`NetConfig::teardown`] (also run on drop), and with
+//! their default route when a reload drops a `/0`. It also records the
+//! routes it added, so a reload removes only those.
 //!
 //! DNS servers are registered by [`super::dns`].
 //!
@@ -233,6 +234,8 @@ pub struct NetConfig {
     ifname: String,
     /// `ip rule` argument lists to delete on teardown, in order added.
     rules: Vec<Vec<String>>,
+    /// The default routes (`/0`) in place, each with its policy table.
+    defaults: Vec<(Prefix, u32)>,
     /// The interface's own addresses, as added.
     addresses: Vec<IpAddr>,
     /// The firewall rules of its default routes.
@@ -252,6 +255,7 @@ impl NetConfig {
         Self {
             ifname: ifname.to_owned(),
             rules: Vec::new(),
+            defaults: Vec::new(),
             addresses: Vec::new(),
             firewall: Firewall::new(ifname),
             added: HashSet::new(),
@@ -391,6 +395,9 @@ impl NetConfig {
             DEFAULT_ROUTE_TABLE
         };
         for p in defaults {
+            if self.defaults.iter().any(|(d, _)| *d == p) {
+                continue; // in place already
+            }
             match self.add_default_route(p, table) {
                 Ok(()) => report.policy_table = Some(table),
                 Err(e) => report.failed.push(e),
@@ -405,6 +412,7 @@ impl NetConfig {
         let p = prefix.to_string();
         let t = table.to_string();
         ip(&[fam, "route", "add", &p, "dev", &self.ifname, "table", &t])?;
+        self.defaults.push((prefix, table));
         self.add_rule(&[fam, "rule", "add", "not", "fwmark", &t, "table", &t])?;
         self.add_rule(&[
             fam,
@@ -436,12 +444,15 @@ impl NetConfig {
     /// Removes the routes for allowed IPs that are no longer allowed (used
     /// by `reload`): only those this configuration added, through one
     /// `ip -force -batch -`. A route already gone is not an error; `ip`
-    /// failing to run is.
+    /// failing to run is. A default route goes with its policy rules and
+    /// firewall rules: left in place, it would keep sending everything
+    /// into the tunnel, where no peer would take it any more.
     pub fn remove_routes(&mut self, prefixes: &[Prefix]) -> Result<(), OsError> {
         let mut lines = String::new();
         for p in prefixes {
-            // Default routes live in the policy table, removed at teardown.
-            if !p.is_default() && self.added.remove(p) {
+            if p.is_default() {
+                self.remove_default_route(*p);
+            } else if self.added.remove(p) {
                 let _ = writeln!(lines, "route del {p} dev {}", self.ifname);
             }
         }
@@ -449,6 +460,32 @@ impl NetConfig {
             return Ok(());
         }
         Self::batch(&lines).map(drop)
+    }
+
+    /// Undoes [`NetConfig::add_default_route`] for `prefix`, if it is in
+    /// place. Best effort: each step's failure is logged, and the rest
+    /// still done.
+    fn remove_default_route(&mut self, prefix: Prefix) {
+        let Some(at) = self.defaults.iter().position(|(d, _)| *d == prefix) else {
+            return;
+        };
+        let (_, table) = self.defaults.remove(at);
+        let fam = family(prefix.addr());
+        let (p, t) = (prefix.to_string(), table.to_string());
+        if let Err(e) = ip(&[fam, "route", "del", &p, "dev", &self.ifname, "table", &t]) {
+            tracing::warn!(interface = %self.ifname, "removing the default route: {e}");
+        }
+        let (these, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.rules)
+            .into_iter()
+            .partition(|rule| rule.first().map(String::as_str) == Some(fam));
+        self.rules = others;
+        for rule in these.iter().rev() {
+            let args: Vec<&str> = rule.iter().map(String::as_str).collect();
+            if let Err(e) = ip(&args) {
+                tracing::warn!(interface = %self.ifname, "removing a policy rule: {e}");
+            }
+        }
+        self.firewall.release(prefix.addr().is_ipv6());
     }
 
     fn add_rule(&mut self, args: &[&str]) -> Result<(), OsError> {
@@ -469,6 +506,7 @@ impl NetConfig {
             tracing::warn!(interface = %self.ifname, "removing DNS servers: {e}");
         }
         self.firewall.teardown();
+        self.defaults.clear();
         while let Some(rule) = self.rules.pop() {
             let args: Vec<&str> = rule.iter().map(String::as_str).collect();
             let _ = ip(&args);
