@@ -10,7 +10,9 @@
 //! * a killed daemon's iptables rules are replaced at the next `up`, not
 //!   doubled; with neither tool, `up` stops and leaves nothing;
 //! * a reload that drops the `/0` gives the world back to the main table,
-//!   and one that restores it sets it all up once.
+//!   and one that restores it sets it all up once;
+//! * an IPv6 default route (`::/0`) carries traffic, with its IPv6 policy
+//!   and firewall rules in place while up and gone after.
 //!
 //! "A host without `nft`" is a daemon whose PATH holds links to `ip` and
 //! the iptables programs only.
@@ -100,18 +102,33 @@ fn start_with(p: &Pair, i: usize, tool: Tool) -> Process {
 /// table's listing, or the iptables rules carrying its comment. Empty when
 /// there are none.
 fn rules(ns: &Netns, tool: Tool, name: &str) -> String {
+    family_rules(ns, tool, name, false)
+}
+
+/// [`rules`] for one family (`v6`: IPv6).
+fn family_rules(ns: &Netns, tool: Tool, name: &str, v6: bool) -> String {
     let wait = Duration::from_secs(5);
     match tool {
         Tool::Nft => ns
             .exec(
                 "nft",
-                &["list", "table", "ip", &format!("dybervpn-{name}")],
+                &[
+                    "list",
+                    "table",
+                    if v6 { "ip6" } else { "ip" },
+                    &format!("dybervpn-{name}"),
+                ],
                 wait,
             )
             .map(|o| o.stdout)
             .unwrap_or_default(),
         Tool::Iptables => {
-            let saved = ns.exec("iptables-save", &[], wait).expect("iptables-save");
+            let save = if v6 {
+                "ip6tables-save"
+            } else {
+                "iptables-save"
+            };
+            let saved = ns.exec(save, &[], wait).expect("iptables-save");
             let ours = format!("\"dybervpn:{name}\"");
             saved
                 .stdout
@@ -405,4 +422,57 @@ fn a_reload_that_drops_the_default_route_gives_the_world_back() {
     drop((a, b));
     let rules_down = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
     assert_eq!(rules_down, rules_before, "policy rules removed at down");
+}
+
+/// An IPv6 default route (`::/0`, the tunnel's own IPv6 address guarded)
+/// over an IPv4 underlay: traffic flows, the IPv6 policy and firewall
+/// rules are in place while up, and gone after.
+fn ipv6_default_route(net: u8, tool: Tool) {
+    if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(net, Mode::Hybrid, &["10.98.0.2/32", "::/0"]);
+    common::pair::edit_config(&p, 0, |c| {
+        c.interface
+            .address
+            .push("fd98::1/128".parse().expect("address"));
+    });
+    common::pair::edit_config(&p, 1, |c| {
+        c.interface
+            .address
+            .push("fd98::2/128".parse().expect("address"));
+        c.peers[0]
+            .allowed_ips
+            .push("fd98::1/128".parse().expect("cidr"));
+    });
+    let rules_before = p.ns[0].ip(&["-6", "rule", "show"]).expect("rules").stdout;
+    let mut a = start_with(&p, 0, tool);
+    let b = start_with(&p, 1, Tool::Nft);
+    assert!(
+        ping_until(&p.ns[0], "fd98::2", Duration::from_secs(15)).is_some(),
+        "no reply over IPv6 through the default route"
+    );
+    let rules_up = p.ns[0].ip(&["-6", "rule", "show"]).expect("rules").stdout;
+    assert!(rules_up.contains("suppress_prefixlength 0"), "{rules_up}");
+    let guarded = family_rules(&p.ns[0], tool, &p.names[0], true);
+    assert!(
+        guarded.contains("fd98::1") && guarded.contains("mark"),
+        "IPv6 rules with {tool:?}: {guarded}"
+    );
+    assert!(a.stop(Duration::from_secs(10)), "A stops");
+    let rules_after = p.ns[0].ip(&["-6", "rule", "show"]).expect("rules").stdout;
+    assert_eq!(rules_after, rules_before, "IPv6 policy rules removed");
+    assert_eq!(family_rules(&p.ns[0], tool, &p.names[0], true), "");
+    drop(b);
+}
+
+#[test]
+fn an_ipv6_default_route_works_and_is_removed() {
+    ipv6_default_route(16, Tool::Nft);
+}
+
+#[test]
+fn without_nft_an_ipv6_default_route_goes_through_ip6tables() {
+    ipv6_default_route(17, Tool::Iptables);
 }
