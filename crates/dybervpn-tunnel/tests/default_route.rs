@@ -25,9 +25,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::pair::{pair, set_endpoint, skip_without_nft, Pair};
-use common::{ping_until, skip_reason, spawn_up, wait_up};
+use common::pair::{edit_config, pair, set_endpoint, skip_without_nft, Pair};
+use common::{ping_until, poll_until, skip_reason, spawn_up, wait_up};
 use dybervpn_proto::Mode;
+use dybervpn_tunnel::commands;
 use dybervpn_tunnel::netns::{Netns, Process};
 
 #[test]
@@ -318,11 +319,10 @@ fn without_either_tool_a_default_route_is_refused_and_leaves_nothing() {
     let rules_before = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
     let path = path_of(&p, "only-ip", &["ip"]);
     let mut a = spawn_up(&p.ns[0], &p.paths[0], &[("PATH", &path)]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !a.has_exited() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(a.has_exited(), "up went on without firewall rules");
+    assert!(
+        poll_until(Duration::from_secs(20), || a.has_exited()),
+        "up went on without firewall rules"
+    );
     let name = &p.names[0];
     assert!(
         p.ns[0].ip(&["link", "show", name]).is_err(),
@@ -377,16 +377,13 @@ fn a_reload_that_drops_the_default_route_gives_the_world_back() {
     let rules_up = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
 
     let reload_to = |allowed: &[&str], expect_dev: &str| {
-        common::pair::edit_config(&p, 0, |c| {
+        edit_config(&p, 0, |c| {
             c.peers[0].allowed_ips = allowed.iter().map(|a| a.parse().expect("cidr")).collect();
         });
-        dybervpn_tunnel::commands::reload(&p.names[0]).expect("reload");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while route_dev(&p.ns[0], "10.242.15.2") != expect_dev
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        commands::reload(&p.names[0]).expect("reload");
+        poll_until(Duration::from_secs(10), || {
+            route_dev(&p.ns[0], "10.242.15.2") == expect_dev
+        });
     };
 
     // The /0 goes: the world is reached through the gateway again.
@@ -433,12 +430,12 @@ fn ipv6_default_route(net: u8, tool: Tool) {
         return;
     }
     let p = pair(net, Mode::Hybrid, &["10.98.0.2/32", "::/0"]);
-    common::pair::edit_config(&p, 0, |c| {
+    edit_config(&p, 0, |c| {
         c.interface
             .address
             .push("fd98::1/128".parse().expect("address"));
     });
-    common::pair::edit_config(&p, 1, |c| {
+    edit_config(&p, 1, |c| {
         c.interface
             .address
             .push("fd98::2/128".parse().expect("address"));

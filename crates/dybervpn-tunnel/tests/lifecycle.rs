@@ -31,7 +31,8 @@ use std::time::Duration;
 
 use common::pair::{edit_config, ip, pair, set_endpoint, skip_without_nft, Pair};
 use common::{
-    ping_until, skip_reason, spawn_up, start, wait_for, wait_up, write_config, Node, TempDir,
+    ping_until, poll_until, skip_reason, spawn_up, start, wait_for, wait_up, write_config, Node,
+    TempDir,
 };
 use dybervpn_config::Config;
 use dybervpn_proto::Mode;
@@ -312,18 +313,6 @@ fn set_dns(p: &Pair, i: usize, dns: &[&str]) {
     edit_config(p, i, |c| {
         c.interface.dns = dns.iter().map(|s| ip(s)).collect()
     });
-}
-
-/// Whether `check` held within `within` (checked every 50 ms).
-fn poll_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + within;
-    while std::time::Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    check()
 }
 
 fn calls(log: &Path) -> String {

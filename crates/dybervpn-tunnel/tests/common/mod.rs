@@ -187,6 +187,18 @@ pub fn ping_until(ns: &Netns, to: &str, within: Duration) -> Option<Duration> {
     None
 }
 
+/// Whether `check` held within `within` (checked every 50 ms).
+pub fn poll_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check()
+}
+
 /// Waits (bounded) until `check` holds for `name`'s snapshot.
 pub fn wait_for(
     name: &str,
