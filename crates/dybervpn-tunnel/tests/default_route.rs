@@ -12,7 +12,8 @@
 //! * a reload that drops the `/0` gives the world back to the main table,
 //!   and one that restores it sets it all up once;
 //! * an IPv6 default route (`::/0`) carries traffic, with its IPv6 policy
-//!   and firewall rules in place while up and gone after.
+//!   and firewall rules in place while up and gone after;
+//! * a default route takes the first free routing table from 51820 up.
 //!
 //! "A host without `nft`" is a daemon whose PATH holds links to `ip` and
 //! the iptables programs only.
@@ -28,8 +29,8 @@ use std::time::Duration;
 use common::pair::{edit_config, pair, set_endpoint, skip_without_nft, Pair};
 use common::{ping_until, poll_until, skip_reason, spawn_up, wait_up};
 use dybervpn_proto::Mode;
-use dybervpn_tunnel::commands;
 use dybervpn_tunnel::netns::{Netns, Process};
+use dybervpn_tunnel::{commands, uapi};
 
 #[test]
 #[ignore = "runs inside a namespace, started by the tests in this file"]
@@ -472,4 +473,45 @@ fn an_ipv6_default_route_works_and_is_removed() {
 #[test]
 fn without_nft_an_ipv6_default_route_goes_through_ip6tables() {
     ipv6_default_route(17, Tool::Iptables);
+}
+
+/// A default route takes the first routing table from 51820 up that holds
+/// no route, as `wg-quick` does, so a second full tunnel (or anything else
+/// using 51820) does not make `up` fail on an existing route.
+#[test]
+fn a_default_route_takes_the_first_free_table() {
+    let tool = Tool::Nft;
+    if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(18, Mode::Classic, &["0.0.0.0/0"]);
+    // Table 51820 is taken: it has a default route (another tunnel's, say).
+    p.ns[0]
+        .ip(&["route", "add", "blackhole", "default", "table", "51820"])
+        .expect("a default route in table 51820");
+    let mut a = start_with(&p, 0, tool);
+    let b = start_with(&p, 1, Tool::Nft);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(15)).is_some());
+    // A table never used does not exist, and listing it fails: empty.
+    let table = |t: &str| {
+        p.ns[0]
+            .ip(&["route", "show", "table", t])
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+    };
+    assert!(
+        table("51821").contains(&format!("default dev {}", p.names[0])),
+        "{}",
+        table("51821")
+    );
+    let snap = uapi::client::get(&p.names[0]).expect("status");
+    assert_eq!(snap.fwmark, 51821, "the sockets carry the table's mark");
+    assert!(a.stop(Duration::from_secs(10)), "A stops");
+    assert_eq!(table("51821"), "", "A's table emptied");
+    assert!(
+        table("51820").contains("blackhole default"),
+        "the other untouched"
+    );
+    drop(b);
 }

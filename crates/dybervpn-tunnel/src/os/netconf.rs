@@ -100,6 +100,36 @@ fn family(addr: IpAddr) -> &'static str {
     }
 }
 
+/// How many tables past [`DEFAULT_ROUTE_TABLE`] a default route looks at
+/// for a free one; far more full tunnels than one host runs.
+const TABLES_TRIED: u32 = 1000;
+
+/// The first routing table from [`DEFAULT_ROUTE_TABLE`] up with no route
+/// of either family, as `wg-quick` picks one: a second interface with a
+/// default route gets its own table (and mark) instead of failing on the
+/// first one's route.
+/// A family `ip` cannot list (IPv6 disabled) counts as empty, as in
+/// `wg-quick`.
+fn free_table() -> Result<u32, OsError> {
+    for table in DEFAULT_ROUTE_TABLE..DEFAULT_ROUTE_TABLE + TABLES_TRIED {
+        let t = table.to_string();
+        let used = ["-4", "-6"].iter().any(|fam| {
+            ip(&[fam, "route", "show", "table", &t]).is_ok_and(|o| !o.stdout.trim().is_empty())
+        });
+        if !used {
+            return Ok(table);
+        }
+    }
+    Err(OsError::Command {
+        command: format!("ip route show table {DEFAULT_ROUTE_TABLE}"),
+        detail: format!(
+            "routing tables {DEFAULT_ROUTE_TABLE} to {} all hold routes; \
+             set `fwmark` to choose the table for the default route",
+            DEFAULT_ROUTE_TABLE + TABLES_TRIED - 1
+        ),
+    })
+}
+
 /// The routes to add for a set of allowed IPs: deduplicated, longest prefix
 /// first (so a `/0` comes last), IPv4 before IPv6 at equal length.
 #[must_use]
@@ -326,7 +356,10 @@ impl NetConfig {
     /// prefixes skipped, every other route through one `ip -force -batch -`,
     /// and a `/0` into a policy table with its two rules. `fwmark` is the
     /// device's current mark (0 if none); a default route uses it as its
-    /// table when set, else [`DEFAULT_ROUTE_TABLE`].
+    /// table when set, else the first table from [`DEFAULT_ROUTE_TABLE`] up
+    /// that holds no route (see [`free_table`]), returned in
+    /// [`RoutesAdded::policy_table`] for the caller to mark its sockets
+    /// with.
     ///
     /// Fails only if `ip` cannot be run at all (or times out); routes it
     /// refuses are in [`RoutesAdded::failed`], the others are added.
@@ -389,10 +422,13 @@ impl NetConfig {
                 });
             }
         }
-        let table = if fwmark != 0 {
-            fwmark
-        } else {
-            DEFAULT_ROUTE_TABLE
+        let new_defaults = defaults
+            .iter()
+            .any(|p| !self.defaults.iter().any(|(d, _)| d == p));
+        let table = match (fwmark, new_defaults) {
+            (0, true) => free_table()?,
+            // A /0 already in place keeps the table it was given.
+            _ => fwmark,
         };
         for p in defaults {
             if self.defaults.iter().any(|(d, _)| *d == p) {
