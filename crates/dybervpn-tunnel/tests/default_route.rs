@@ -7,8 +7,8 @@
 //!   stopping the daemon removes its rules;
 //! * the tunnel's own address does not answer a neighbour on the LAN, and
 //!   does once the rules are deleted (the control);
-//! * a killed daemon's iptables rules are replaced at the next `up`, not
-//!   doubled; with neither tool, `up` stops and leaves nothing;
+//! * a killed daemon's iptables rules and fwmark policy rule are replaced
+//!   at the next `up`, not doubled; with neither tool, `up` stops and leaves nothing;
 //! * a reload that drops the `/0` gives the world back to the main table,
 //!   and one that restores it sets it all up once;
 //! * an IPv6 default route (`::/0`) carries traffic, with its IPv6 policy
@@ -275,10 +275,11 @@ fn without_nft_iptables_closes_it_too() {
     closed_to_the_lan(12, Tool::Iptables);
 }
 
-/// A daemon killed without its teardown leaves its iptables rules; the
-/// next `up` replaces them instead of adding a second set.
+/// A daemon killed without its teardown leaves its iptables rules and its
+/// fwmark policy rule; the next `up` replaces them instead of adding a
+/// second set.
 #[test]
-fn iptables_rules_left_by_a_killed_daemon_are_not_doubled() {
+fn rules_left_by_a_killed_daemon_are_replaced_not_doubled() {
     let tool = Tool::Iptables;
     if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
         eprintln!("{why}");
@@ -298,7 +299,17 @@ fn iptables_rules_left_by_a_killed_daemon_are_not_doubled() {
     .expect("kill");
     assert!(a.stop(Duration::from_secs(5)), "A gone");
     assert_eq!(rules(&p.ns[0], tool, &p.names[0]), once, "left behind");
+    let fwmark_rules = || {
+        let rules = p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+        rules.lines().filter(|l| l.contains("lookup 51820")).count()
+    };
+    assert_eq!(fwmark_rules(), 1, "the killed daemon's policy rule");
     let mut again = start_with(&p, 0, tool);
+    assert_eq!(
+        fwmark_rules(),
+        1,
+        "its stale policy rule replaced, not doubled"
+    );
     assert_eq!(
         rules(&p.ns[0], tool, &p.names[0]),
         once,

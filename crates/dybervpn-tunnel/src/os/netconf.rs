@@ -100,6 +100,10 @@ fn family(addr: IpAddr) -> &'static str {
     }
 }
 
+/// At most this many stale copies of a default route's fwmark rule are
+/// removed before it is added (bounds the loop; a crash leaves one).
+const STALE_RULES_REMOVED: usize = 64;
+
 /// How many tables past [`DEFAULT_ROUTE_TABLE`] a default route looks at
 /// for a free one; far more full tunnels than one host runs.
 const TABLES_TRIED: u32 = 1000;
@@ -449,6 +453,14 @@ impl NetConfig {
         let t = table.to_string();
         ip(&[fam, "route", "add", &p, "dev", &self.ifname, "table", &t])?;
         self.defaults.push((prefix, table));
+        // The table is ours now (its default route is); a rule for it can
+        // only be a daemon's that was killed before its teardown, so it goes
+        // rather than piling up with every crash.
+        for _ in 0..STALE_RULES_REMOVED {
+            if ip(&[fam, "rule", "delete", "not", "fwmark", &t, "table", &t]).is_err() {
+                break;
+            }
+        }
         self.add_rule(&[fam, "rule", "add", "not", "fwmark", &t, "table", &t])?;
         self.add_rule(&[
             fam,
