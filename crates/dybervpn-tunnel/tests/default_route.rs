@@ -13,7 +13,8 @@
 //!   and one that restores it sets it all up once;
 //! * an IPv6 default route (`::/0`) carries traffic, with its IPv6 policy
 //!   and firewall rules in place while up and gone after;
-//! * a default route takes the first free routing table from 51820 up.
+//! * a default route takes the first free routing table from 51820 up;
+//! * an `nft` that fails falls back to iptables.
 //!
 //! "A host without `nft`" is a daemon whose PATH holds links to `ip` and
 //! the iptables programs only.
@@ -524,5 +525,37 @@ fn a_default_route_takes_the_first_free_table() {
         table("51820").contains("blackhole default"),
         "the other untouched"
     );
+    drop(b);
+}
+
+/// An `nft` that is installed but fails (a kernel or container without
+/// nf_tables, say) falls back to iptables where that is installed.
+#[test]
+fn a_failing_nft_falls_back_to_iptables() {
+    let tool = Tool::Iptables;
+    if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
+        eprintln!("{why}");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let p = pair(19, Mode::Classic, &["0.0.0.0/0"]);
+    let path = path_of(&p, "broken-nft", &IPTABLES_HOST);
+    let nft = std::path::Path::new(&path).join("nft");
+    std::fs::write(
+        &nft,
+        "#!/bin/sh\necho 'Error: Could not process rule: Operation not supported' >&2\nexit 1\n",
+    )
+    .expect("write the failing nft");
+    std::fs::set_permissions(&nft, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut a = spawn_up(&p.ns[0], &p.paths[0], &[("PATH", &path)]);
+    wait_up(&p.names[0], &mut a);
+    let b = start_with(&p, 1, Tool::Nft);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(15)).is_some());
+    assert!(
+        rules(&p.ns[0], tool, &p.names[0]).contains("mark"),
+        "the rules, through iptables"
+    );
+    assert!(a.stop(Duration::from_secs(10)), "A stops");
+    assert_eq!(rules(&p.ns[0], tool, &p.names[0]), "", "and removed");
     drop(b);
 }

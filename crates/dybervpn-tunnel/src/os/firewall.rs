@@ -17,7 +17,9 @@
 //! otherwise with `iptables-restore`/`ip6tables-restore` (rules in the
 //! `raw` and `mangle` tables carrying the comment `dybervpn:<if>`, by
 //! which teardown finds them in `iptables-save`'s listing). Ubuntu, for
-//! one, ships iptables without nftables' command.
+//! one, ships iptables without nftables' command. Unlike `wg-quick`, an
+//! `nft` that is installed but fails (no nf_tables in the kernel or the
+//! container) falls back to iptables too, where that is installed.
 #![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
@@ -94,10 +96,32 @@ impl Firewall {
     /// Writes (or rewrites: it is idempotent) the rules for one family,
     /// given the mark of the tunnel's UDP sockets and the interface's own
     /// addresses of that family.
+    ///
+    /// `nft` first, where installed. If it fails (a kernel or container
+    /// without nf_tables, say: `nft -f` applies all or nothing, so nothing
+    /// is left half done) and iptables is installed, iptables is tried
+    /// next; if that fails too, the error names both.
     pub fn guard(&mut self, v6: bool, mark: u32, own: &[IpAddr]) -> Result<(), OsError> {
+        let has_iptables = installed(restore_program(v6));
         let tool = if installed("nft") {
-            Tool::Nft
-        } else if installed(restore_program(v6)) {
+            match nft(&nft_script(v6, &self.ifname, mark, own)) {
+                Ok(()) => Tool::Nft,
+                Err(e) if has_iptables => {
+                    tracing::warn!(
+                        interface = %self.ifname,
+                        "nft failed ({e}); writing the default route's rules with iptables"
+                    );
+                    self.write_iptables(v6, mark, own)
+                        .map_err(|e2| OsError::Command {
+                            command: "nft -f - / iptables-restore -n".to_owned(),
+                            detail: format!("both failed: {e}; {e2}"),
+                        })?;
+                    Tool::Iptables
+                }
+                Err(e) => return Err(e),
+            }
+        } else if has_iptables {
+            self.write_iptables(v6, mark, own)?;
             Tool::Iptables
         } else {
             return Err(OsError::Command {
@@ -105,19 +129,18 @@ impl Firewall {
                 detail: NEITHER.to_owned(),
             });
         };
-        match tool {
-            Tool::Nft => nft(&nft_script(v6, &self.ifname, mark, own))?,
-            Tool::Iptables => {
-                // Rules left by a daemon that was killed would otherwise be
-                // doubled.
-                self.remove_iptables(v6)?;
-                iptables_restore(v6, &iptables_script(&self.ifname, mark, own))?;
-            }
-        }
         if !self.guarded.contains(&(v6, tool)) {
             self.guarded.push((v6, tool));
         }
         Ok(())
+    }
+
+    /// The rules of one family through `iptables-restore`, replacing any
+    /// this interface already has (a killed daemon's would otherwise be
+    /// doubled).
+    fn write_iptables(&self, v6: bool, mark: u32, own: &[IpAddr]) -> Result<(), OsError> {
+        self.remove_iptables(v6)?;
+        iptables_restore(v6, &iptables_script(&self.ifname, mark, own))
     }
 
     /// Removes every rule [`Firewall::guard`] wrote. Idempotent; best
