@@ -426,18 +426,16 @@ impl NetConfig {
                 });
             }
         }
-        let new_defaults = defaults
-            .iter()
-            .any(|p| !self.defaults.iter().any(|(d, _)| d == p));
-        let table = match (fwmark, new_defaults) {
-            (0, true) => free_table()?,
-            // A /0 already in place keeps the table it was given.
-            _ => fwmark,
-        };
-        for p in defaults {
-            if self.defaults.iter().any(|(d, _)| *d == p) {
-                continue; // in place already
-            }
+        // A /0 already in place keeps its route and the table it was given.
+        let fresh: Vec<Prefix> = defaults
+            .into_iter()
+            .filter(|p| !self.defaults.iter().any(|(d, _)| d == p))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(report);
+        }
+        let table = if fwmark != 0 { fwmark } else { free_table()? };
+        for p in fresh {
             match self.add_default_route(p, table) {
                 Ok(()) => report.policy_table = Some(table),
                 Err(e) => report.failed.push(e),
