@@ -457,8 +457,14 @@ fn udp_loop(
             local: received.ok().and_then(|r| r.local),
         };
         // Every datagram of a train has the same source and local address:
-        // the first one authenticated teaches them.
+        // the first one authenticated (data or keepalive) teaches them.
         let mut learned = false;
+        let mut learn_once = |peer: PeerId| {
+            if !learned {
+                shared.sources.learn(peer, src, reply.local);
+                learned = true;
+            }
+        };
         let Some(train) = buf.get(..n) else {
             continue;
         };
@@ -476,10 +482,7 @@ fn udp_loop(
                     Ok(Action::DeliverToTunnel { peer, packet })
                         if std::ptr::eq(packet.as_ptr(), slot_start) =>
                     {
-                        if !learned {
-                            shared.sources.learn(peer, src, reply.local);
-                            learned = true;
-                        }
+                        learn_once(peer);
                         if source_allowed(shared, peer, packet) {
                             let len = packet.len();
                             rx.commit(len);
@@ -487,12 +490,7 @@ fn udp_loop(
                             bump(&shared.counters.bad_source);
                         }
                     }
-                    Ok(Action::Keepalive { peer }) => {
-                        if !learned {
-                            shared.sources.learn(peer, src, reply.local);
-                            learned = true;
-                        }
-                    }
+                    Ok(Action::Keepalive { peer }) => learn_once(peer),
                     Ok(action) => perform(shared, action, Some(reply)),
                     Err(_) => {}
                 }
