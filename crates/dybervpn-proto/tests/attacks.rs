@@ -321,3 +321,69 @@ fn sustained_flood_stays_under_load_across_seconds() {
     assert_eq!(answer(calm), Err(ProtoError::Decryption));
     assert_eq!(p.b.device.drop_count(DropReason::CookieRequired), 3);
 }
+
+/// Under load, one source gets cookie replies at the handshake rate at most
+/// (burst 5, then one per 50 ms): past it a flood from that source, or one
+/// spoofing it to reflect replies at it, is dropped unanswered. Another
+/// source has its own bucket, and the initiator that got a cookie is still
+/// admitted (handshakes spend a bucket of their own).
+#[test]
+fn cookie_replies_to_one_source_are_rate_limited() {
+    use dybervpn_proto::tuning::RATE_LIMIT_BURST;
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);
+    p.b.device.set_under_load(Some(true));
+    let t = now(1);
+    let init = initiation(&p, t);
+    let is_reply_to = |r: Result<Out, ProtoError>, to: std::net::SocketAddr| match r {
+        Ok(Out::Net(dst, d)) => dst == to && d.len() == 64 && d[0] == 3,
+        _ => false,
+    };
+    let mut first = None;
+    for _ in 0..RATE_LIMIT_BURST {
+        let r = p.b.recv(t, p.a.addr, &init);
+        if first.is_none() {
+            if let Ok(Out::Net(_, d)) = &r {
+                first = Some(d.clone());
+            }
+        }
+        assert!(is_reply_to(r, p.a.addr));
+    }
+    for _ in 0..100 {
+        assert_eq!(
+            p.b.recv(t, p.a.addr, &init),
+            Err(ProtoError::CookieReplyLimited)
+        );
+    }
+    assert_eq!(p.b.device.drop_count(DropReason::CookieRequired), 5);
+    assert_eq!(p.b.device.drop_count(DropReason::CookieReplyLimited), 100);
+
+    let other: std::net::SocketAddr = "198.51.100.7:51820".parse().expect("addr");
+    assert!(is_reply_to(p.b.recv(t, other, &init), other));
+
+    let later = at(t.mono + Duration::from_millis(50));
+    assert!(is_reply_to(p.b.recv(later, p.a.addr, &init), p.a.addr));
+    assert_eq!(
+        p.b.recv(later, p.a.addr, &init),
+        Err(ProtoError::CookieReplyLimited)
+    );
+
+    // The genuine initiator takes its cookie; its retry carries mac2 and is
+    // answered, though its address is out of cookie replies.
+    let cookie = first.expect("a cookie reply");
+    assert_eq!(
+        p.a.recv(t, p.b.addr, &cookie).expect("cookie"),
+        Out::Nothing
+    );
+    let t2 = at(t.mono + Duration::from_secs(6));
+    for _ in 0..RATE_LIMIT_BURST {
+        assert!(is_reply_to(p.b.recv(t2, p.a.addr, &init), p.a.addr));
+    }
+    assert_eq!(
+        p.b.recv(t2, p.a.addr, &init),
+        Err(ProtoError::CookieReplyLimited)
+    );
+    let retries = p.a.tick(t2);
+    assert_eq!(retries.len(), 1);
+    let (_, got_b) = p.exchange(t2, retries[0].clone());
+    assert_eq!(got_b, vec![ip_packet(40, 1)]);
+}

@@ -57,6 +57,7 @@ impl Device {
         *lock(&self.round_deadline) = earliest;
         drop(table);
         lock(&self.limiter).collect(now.mono);
+        lock(&self.reply_limiter).collect(now.mono);
         Ok(Action::None)
     }
 
