@@ -13,7 +13,8 @@
 //!   and one that restores it sets it all up once;
 //! * an IPv6 default route (`::/0`) carries traffic, with its IPv6 policy
 //!   and firewall rules in place while up and gone after;
-//! * a default route takes the first free routing table from 51820 up;
+//! * a default route takes the first free routing table from 51820 up,
+//!   and keeps its mark when `wg` asks for `fwmark=0`;
 //! * an `nft` that fails falls back to iptables.
 //!
 //! "A host without `nft`" is a daemon whose PATH holds links to `ip` and
@@ -525,6 +526,38 @@ fn a_default_route_takes_the_first_free_table() {
         table("51820").contains("blackhole default"),
         "the other untouched"
     );
+    drop(b);
+}
+
+/// `wg setconf` and `wg syncconf` send `fwmark=0` for a file without
+/// `FwMark`. A default route needs its table's mark on the sockets, or the
+/// tunnel's own datagrams would be routed into it: `fwmark=0` leaves the
+/// mark, another mark is refused, and the tunnel keeps working.
+#[test]
+fn a_default_routes_mark_survives_fwmark_0_from_wg() {
+    let tool = Tool::Nft;
+    if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(20, Mode::Hybrid, &["0.0.0.0/0"]);
+    let mut a = start_with(&p, 0, tool);
+    let b = start_with(&p, 1, Tool::Nft);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(15)).is_some());
+    let mark = || uapi::client::get(&p.names[0]).expect("status").fwmark;
+    assert_eq!(mark(), 51820);
+    let asking = |m: u32| uapi::ChangeSet {
+        fwmark: Some(m),
+        ..uapi::ChangeSet::default()
+    };
+    uapi::client::set(&p.names[0], &asking(0)).expect("fwmark 0 is accepted");
+    assert_eq!(mark(), 51820, "the default route's mark stays");
+    let refused = uapi::client::set(&p.names[0], &asking(77));
+    assert!(refused.is_err(), "a mark the route cannot use: {refused:?}");
+    assert_eq!(mark(), 51820);
+    // Both sides see traffic after the requests: a fresh ping gets through.
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(10)).is_some());
+    assert!(a.stop(Duration::from_secs(10)), "A stops");
     drop(b);
 }
 

@@ -6,6 +6,9 @@
 //! parses. A change made with `wg set` must take effect in the data path:
 //! a subnet added to the peer's allowed IPs is routed and accepted, and
 //! stops being so when removed; the peer keeps its mode and ML-DSA key.
+//! `wg setconf` with a file without `ListenPort` keeps the port and the
+//! peer's DyberVPN settings, and an allowed IP moved with `wg set` leaves
+//! its old peer.
 //!
 //! Needs root, `ip`, `ping` and `wg`; skipped otherwise.
 
@@ -203,4 +206,108 @@ fn wg_show_set_and_syncconf_against_a_running_daemon() {
         "changing the port of a running daemon was accepted"
     );
     assert!(a.wg_show("listen-port").trim() == PORT.to_string());
+}
+
+/// Which peers `wg show <if> allowed-ips` lists `prefix` under.
+fn holders(daemon: &Daemon, prefix: &str) -> Vec<String> {
+    daemon
+        .wg_show("allowed-ips")
+        .lines()
+        .filter(|l| l.split_whitespace().skip(1).any(|p| p == prefix))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// `wg setconf` with what `wg showconf` printed, less its `ListenPort` (as
+/// most client files are): `wg` sends `replace_peers`, `listen_port=0` and
+/// `fwmark=0` for it. The daemon keeps its port, and the re-created peer
+/// keeps its pq-only mode and ML-DSA key, which `wg` cannot express. Then
+/// an allowed IP moved between two other peers with `wg set`, both ways
+/// (so one of the moves is towards the key that sorts first), ends up with
+/// the peer named last only; and `allowed_ip=-<prefix>` (what newer
+/// wireguard-tools send for `allowed-ips -<prefix>`) removes it.
+#[test]
+fn wg_setconf_keeps_the_peer_and_wg_set_moves_allowed_ips() {
+    if let Some(why) = skip_reason(&[("wg", "wireguard-tools")]) {
+        eprintln!("{why}");
+        return;
+    }
+    let mode = Mode::PqOnly;
+    let lab = Lab::new("wc");
+    let a = Daemon::dybervpn(
+        &lab.a,
+        &lab.dir,
+        &dybervpn_config(1, mode, &PeerSpec::side(2, mode, true)),
+    );
+    let b = Daemon::dybervpn(
+        &lab.b,
+        &lab.dir,
+        &dybervpn_config(2, mode, &PeerSpec::side(1, mode, true)),
+    );
+    let both = [&a, &b];
+    ping(&lab.a, tunnel(2), 2, &both);
+    let ctx = || report(&both);
+
+    let conf = a.run_in_ns("wg", &["showconf", &a.ifname]).stdout;
+    let portless: String = conf
+        .lines()
+        .filter(|l| !l.starts_with("ListenPort"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = lab.dir.write("setconf.conf", &portless);
+    a.run_in_ns("wg", &["setconf", &a.ifname, &path.to_string_lossy()]);
+    let snap = uapi::client::get(&a.ifname).expect("get");
+    assert_eq!(snap.listen_port, PORT);
+    assert_eq!(snap.peers.len(), 1);
+    assert_eq!(snap.peers[0].mode, mode, "{}", ctx());
+    assert_eq!(
+        snap.peers[0].mldsa_public_key.as_ref(),
+        Some(&Identity::new(2).mldsa_public)
+    );
+    ping(&lab.a, tunnel(2), 2, &both);
+
+    // Two more peers, hybrid: `wg` cannot add a peer to a pq-only
+    // interface, which would need the peer's ML-DSA key.
+    let (c, d) = (Identity::new(3), Identity::new(4));
+    let mut peers = Vec::new();
+    for id in [&c, &d] {
+        let mut add = uapi::PeerChange::new(id.public);
+        add.mode = Some(Mode::Hybrid);
+        peers.push(add);
+    }
+    let add = uapi::ChangeSet {
+        peers,
+        ..uapi::ChangeSet::default()
+    };
+    uapi::client::set(&a.ifname, &add).expect("two hybrid peers");
+    let subnet = "10.97.0.0/24";
+    let give = |to: &Identity| {
+        a.run_in_ns(
+            "wg",
+            &[
+                "set",
+                &a.ifname,
+                "peer",
+                &to.public_b64(),
+                "allowed-ips",
+                subnet,
+            ],
+        );
+    };
+    give(&c);
+    assert_eq!(holders(&a, subnet), vec![c.public_b64()]);
+    give(&d);
+    assert_eq!(holders(&a, subnet), vec![d.public_b64()], "{}", ctx());
+    give(&c);
+    assert_eq!(holders(&a, subnet), vec![c.public_b64()], "{}", ctx());
+
+    let mut removal = uapi::PeerChange::new(c.public);
+    removal.removed_allowed_ips = vec![subnet.parse().expect("prefix")];
+    let changes = uapi::ChangeSet {
+        peers: vec![removal],
+        ..uapi::ChangeSet::default()
+    };
+    uapi::client::set(&a.ifname, &changes).expect("allowed_ip=-");
+    assert!(holders(&a, subnet).is_empty(), "{}", ctx());
+    ping(&lab.a, tunnel(2), 1, &both);
 }

@@ -11,7 +11,7 @@
 //! which is reported as `EIO`.
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -106,7 +106,10 @@ impl UapiTarget for DaemonTarget {
             }
         }
         if let Some(port) = changes.listen_port {
-            if port != shared.udp.port() {
+            // 0 asks for any port, and the one bound is one: `wg setconf`
+            // and `wg syncconf` send `listen_port=0` for a file without
+            // `ListenPort`, which is most client configurations.
+            if port != 0 && port != shared.udp.port() {
                 return Err(rejected(
                     "changing listen_port of a running interface is not supported: restart it",
                 ));
@@ -123,6 +126,15 @@ impl UapiTarget for DaemonTarget {
         } else {
             old.iter().map(|(k, (_, i))| (*k, i.clone())).collect()
         };
+        // Who holds each prefix, as the changes go: a prefix a change adds
+        // leaves the peer that had it, whichever comes first in key order
+        // (as in wireguard-go, where the last writer wins). An entry may be
+        // stale (its peer since removed or cleared); taking the prefix from
+        // a peer that no longer has it does nothing.
+        let mut owner: HashMap<Prefix, X25519PublicKey> = next
+            .iter()
+            .flat_map(|(k, i)| i.allowed_ips.iter().map(move |p| (*p, *k)))
+            .collect();
         for change in &changes.peers {
             let key = change.public_key;
             if change.remove {
@@ -136,10 +148,20 @@ impl UapiTarget for DaemonTarget {
                 // As wireguard-go: a peer that is this device is ignored.
                 continue;
             }
-            let info = next.entry(key).or_insert_with(|| {
-                let mut fresh = PeerInfo::new(key, shared.device.mode());
-                fresh.name = old.get(&key).and_then(|(_, i)| i.name.clone());
-                fresh
+            let recreated = !next.contains_key(&key) && old.contains_key(&key);
+            let info = next.entry(key).or_insert_with(|| match old.get(&key) {
+                // Removed and added again (`replace_peers`, as `wg setconf`
+                // sends): what `wg` cannot say — the name, the mode and the
+                // ML-DSA key — carries over, so applying `wg showconf`'s
+                // output changes nothing. Otherwise a pq-only peer would
+                // fall to the interface's mode, or be refused.
+                Some((_, before)) => {
+                    let mut again = PeerInfo::new(key, before.mode);
+                    again.name.clone_from(&before.name);
+                    again.mldsa_public_key.clone_from(&before.mldsa_public_key);
+                    again
+                }
+                None => PeerInfo::new(key, shared.device.mode()),
             });
             if let Some(psk) = &change.preshared_key {
                 info.preshared_key.clone_from(psk);
@@ -153,16 +175,32 @@ impl UapiTarget for DaemonTarget {
             if change.replace_allowed_ips {
                 info.allowed_ips.clear();
             }
+            if !change.removed_allowed_ips.is_empty() {
+                info.allowed_ips
+                    .retain(|p| !change.removed_allowed_ips.contains(p));
+            }
             info.allowed_ips.extend(change.allowed_ips.iter().copied());
             info.allowed_ips.sort();
             info.allowed_ips.dedup();
             if let Some(m) = change.mode {
                 info.mode = m;
             }
-            if let Some(k) = &change.mldsa_public_key {
-                info.mldsa_public_key = Some(k.clone());
+            match &change.mldsa_public_key {
+                Some(k) => info.mldsa_public_key = Some(k.clone()),
+                // A key carried over is for a pq-only peer; one that is no
+                // longer pq-only (a reload that changed its mode) drops it.
+                None if recreated && !info.mode.needs_mldsa() => info.mldsa_public_key = None,
+                None => {}
+            }
+            for p in &change.allowed_ips {
+                if let Some(had) = owner.insert(*p, key).filter(|had| *had != key) {
+                    if let Some(other) = next.get_mut(&had) {
+                        other.allowed_ips.retain(|q| q != p);
+                    }
+                }
             }
         }
+        let fwmark = checked_fwmark(shared, changes.fwmark, &next)?;
         for info in next.values() {
             if info.mode.needs_mldsa() {
                 if !shared.has_mldsa {
@@ -184,7 +222,7 @@ impl UapiTarget for DaemonTarget {
             errno: EIO,
             message: e,
         };
-        if let Some(mark) = changes.fwmark {
+        if let Some(mark) = fwmark {
             shared
                 .udp
                 .set_fwmark(mark)
@@ -228,6 +266,46 @@ impl UapiTarget for DaemonTarget {
         sync_routes(shared, &routes_before, &routes_after);
         shared.wake_timers();
         Ok(())
+    }
+}
+
+/// The mark to give the sockets, if any. A default route that stays needs
+/// its policy table's mark on them, or the tunnel's own datagrams would be
+/// routed into the tunnel: `fwmark=0` (which `wg setconf` and `wg syncconf`
+/// send for a file without `FwMark`) leaves that mark in place, and any
+/// other mark is refused.
+fn checked_fwmark(
+    shared: &Shared,
+    asked: Option<u32>,
+    next: &BTreeMap<X25519PublicKey, PeerInfo>,
+) -> Result<Option<u32>, UapiError> {
+    let Some(mark) = asked else {
+        return Ok(None);
+    };
+    let net = shared
+        .net
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let needed = net.as_ref().and_then(|net| {
+        net.default_tables()
+            .iter()
+            .find(|(p, _)| next.values().any(|i| i.allowed_ips.contains(p)))
+            .copied()
+    });
+    match needed {
+        None => Ok(Some(mark)),
+        Some((_, table)) if mark == table => Ok(Some(mark)),
+        Some((prefix, table)) if mark == 0 => {
+            tracing::info!(
+                interface = %shared.interface,
+                "fwmark 0 asked: the mark stays {table}, which the default route {prefix} needs"
+            );
+            Ok(None)
+        }
+        Some((prefix, table)) => Err(rejected(format!(
+            "fwmark {mark} would send the tunnel's own packets into it: the default route \
+             {prefix} uses routing table {table} and needs the mark {table}"
+        ))),
     }
 }
 

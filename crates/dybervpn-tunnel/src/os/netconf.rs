@@ -297,6 +297,13 @@ impl NetConfig {
         }
     }
 
+    /// The default routes (`/0`) in place, each with the policy table
+    /// (and so the socket mark) it needs.
+    #[must_use]
+    pub fn default_tables(&self) -> &[(Prefix, u32)] {
+        &self.defaults
+    }
+
     /// Registers `servers` for this interface's DNS (see [`Dns::set`]).
     pub fn set_dns(&mut self, servers: &[IpAddr]) -> Result<(), OsError> {
         self.dns.set(servers)

@@ -11,7 +11,8 @@
 //! * device: `private_key`, `listen_port`, `fwmark`, `replace_peers`;
 //! * then, from the first `public_key` on, per peer: `public_key`, `remove`,
 //!   `update_only`, `preshared_key`, `endpoint`,
-//!   `persistent_keepalive_interval`, `replace_allowed_ips`, `allowed_ip`,
+//!   `persistent_keepalive_interval`, `replace_allowed_ips`, `allowed_ip`
+//!   (`allowed_ip=-<prefix>` removes one),
 //!   `protocol_version`, and DyberVPN's `dybervpn_mode` and
 //!   `dybervpn_mldsa_public_key`.
 //!
@@ -68,6 +69,11 @@ pub struct PeerChange {
     pub replace_allowed_ips: bool,
     /// Prefixes to add (host bits cleared).
     pub allowed_ips: Vec<Prefix>,
+    /// Prefixes to remove from this peer (`allowed_ip=-<prefix>`, sent by
+    /// `wg set … allowed-ips -<prefix>` of wireguard-tools since 2025);
+    /// removed before `allowed_ips` are added. A prefix is in at most one
+    /// of the two lists: the request's last line naming it decides.
+    pub removed_allowed_ips: Vec<Prefix>,
     /// DyberVPN: the peer's handshake mode.
     pub mode: Option<Mode>,
     /// DyberVPN: the peer's ML-DSA-65 public key (pq-only mode).
@@ -87,6 +93,7 @@ impl PeerChange {
             persistent_keepalive_interval: None,
             replace_allowed_ips: false,
             allowed_ips: Vec::new(),
+            removed_allowed_ips: Vec::new(),
             mode: None,
             mldsa_public_key: None,
         }
@@ -99,6 +106,7 @@ impl PeerChange {
             || self.persistent_keepalive_interval.is_some()
             || self.replace_allowed_ips
             || !self.allowed_ips.is_empty()
+            || !self.removed_allowed_ips.is_empty()
             || self.mode.is_some()
             || self.mldsa_public_key.is_some()
     }
@@ -234,16 +242,32 @@ impl SetParser {
                 peer.replace_allowed_ips = parse_true(n, key, value)?;
             }
             "allowed_ip" => {
-                if peer.allowed_ips.len() >= MAX_ALLOWED_IPS_PER_REQUEST {
+                if peer.allowed_ips.len() + peer.removed_allowed_ips.len()
+                    >= MAX_ALLOWED_IPS_PER_REQUEST
+                {
                     return Err(UapiError::protocol(
                         n,
                         "too many allowed_ip lines for one peer",
                     ));
                 }
-                let prefix: Prefix = value
+                let (remove, text) = match value.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, value),
+                };
+                let prefix: Prefix = text
                     .parse()
                     .map_err(|e| UapiError::invalid(n, key, format!("{e}")))?;
-                peer.allowed_ips.push(prefix);
+                // The later line wins. Removals are rare, so only they pay
+                // for a scan of the additions.
+                if remove {
+                    peer.allowed_ips.retain(|q| *q != prefix);
+                    peer.removed_allowed_ips.push(prefix);
+                } else {
+                    if !peer.removed_allowed_ips.is_empty() {
+                        peer.removed_allowed_ips.retain(|q| *q != prefix);
+                    }
+                    peer.allowed_ips.push(prefix);
+                }
             }
             "protocol_version" => {
                 if value != "1" {
@@ -397,6 +421,9 @@ impl ChangeSet {
             }
             if peer.replace_allowed_ips {
                 out.push_str("replace_allowed_ips=true\n");
+            }
+            for p in &peer.removed_allowed_ips {
+                let _ = writeln!(out, "allowed_ip=-{p}");
             }
             for p in &peer.allowed_ips {
                 let _ = writeln!(out, "allowed_ip={p}");

@@ -66,6 +66,8 @@ fn apply_to(state: &mut DeviceSnapshot, changes: ChangeSet) -> Result<(), UapiEr
         if change.replace_allowed_ips {
             peer.allowed_ips.clear();
         }
+        peer.allowed_ips
+            .retain(|p| !change.removed_allowed_ips.contains(p));
         for p in change.allowed_ips {
             if !peer.allowed_ips.contains(&p) {
                 peer.allowed_ips.push(p);
@@ -283,6 +285,7 @@ fn change_set_round_trips_through_its_request_text() {
     peer.persistent_keepalive_interval = Some(25);
     peer.replace_allowed_ips = true;
     peer.allowed_ips = vec![p("10.0.0.0/24"), p("fd00::/64")];
+    peer.removed_allowed_ips = vec![p("10.9.0.0/16")];
     peer.mode = Some(Mode::PqOnly);
     peer.mldsa_public_key = Some(mldsa_key(3));
     let mut removed = PeerChange::new(X25519PublicKey(key(K1)));
@@ -660,4 +663,25 @@ fn real_wg_tool_talks_to_a_fake_device() {
     assert!(fake.snapshot().peers.is_empty());
     drop(server);
     assert!(!server::socket_path_in(std::path::Path::new(server::SOCKET_DIR), &ifname).exists());
+}
+
+/// `allowed_ip=-<prefix>` (wireguard-tools since 2025, for `wg set …
+/// allowed-ips -<prefix>`) removes one prefix; of two lines naming the
+/// same prefix, the later decides.
+#[test]
+fn a_minus_allowed_ip_removes_and_the_later_line_wins() {
+    let body = format!(
+        "public_key={K2}\nallowed_ip=10.1.0.0/16\nallowed_ip=-10.2.0.0/16\n\
+         allowed_ip=-10.1.0.0/16\nallowed_ip=10.3.0.0/16\nallowed_ip=-10.3.0.0/16\n\
+         allowed_ip=10.3.0.0/16\n"
+    );
+    let cs = parse_set(&body).expect("parses");
+    let peer = &cs.peers[0];
+    assert_eq!(peer.allowed_ips, vec![p("10.3.0.0/16")]);
+    assert_eq!(
+        peer.removed_allowed_ips,
+        vec![p("10.2.0.0/16"), p("10.1.0.0/16")]
+    );
+    assert!(parse_set(&format!("public_key={K2}\nallowed_ip=-\n")).is_err());
+    assert!(parse_set(&format!("public_key={K2}\nallowed_ip=--10.1.0.0/16\n")).is_err());
 }
