@@ -10,7 +10,9 @@
 //!   expiry the initiation is retried, up to `MAX_TIMER_HANDSHAKES` (18)
 //!   retries; when it expires after the last one, the handshake is given up,
 //!   queued packets are dropped and the zero-keys timer is armed if it is not
-//!   running.
+//!   running. A retry that would come within `REKEY_TIMEOUT` of a response
+//!   we sent waits until that has passed (the kernel skips it, and retries
+//!   only when more data asks for a handshake).
 //! * **Send keepalive** — armed when data is received, for
 //!   `KEEPALIVE_TIMEOUT`, unless already running (then it is noted that
 //!   another keepalive will be needed); stopped when any authenticated packet
@@ -29,8 +31,9 @@
 //!   keepalive is sent (which re-arms it).
 //!
 //! Besides the timers, [`Timers::want_handshake`] implements the rate limit
-//! on initiations (at most one per `REKEY_TIMEOUT`) that the kernel applies
-//! in `wg_packet_send_queued_handshake_initiation`, and
+//! on initiations (at most one per `REKEY_TIMEOUT` after the last handshake
+//! message sent, initiation or response) that the kernel applies in
+//! `wg_packet_send_queued_handshake_initiation`, and
 //! [`Timers::take_last_minute_handshake`] the "act once" flag of the
 //! receive-side rekey rule.
 //!
@@ -39,7 +42,7 @@
 //! | the device…                                  | calls                                         |
 //! |----------------------------------------------|-----------------------------------------------|
 //! | sends an initiation (new or retry)           | `handshake_initiated`, `authenticated_packet_sent`, `authenticated_packet_traversed` |
-//! | sends a response                             | `session_derived`, `authenticated_packet_sent`, `authenticated_packet_traversed` |
+//! | sends a response                             | `session_derived`, `handshake_response_sent`, `authenticated_packet_sent`, `authenticated_packet_traversed` |
 //! | receives a valid response                    | `session_derived`, `handshake_completed`, `authenticated_packet_received`, `authenticated_packet_traversed` |
 //! | receives a valid initiation                  | `authenticated_packet_received`, `authenticated_packet_traversed` |
 //! | gets key confirmation (first packet on next) | `handshake_completed`                         |
@@ -94,7 +97,8 @@ pub struct Timers {
     persistent_interval: Option<Duration>,
     need_another_keepalive: bool,
     handshake_attempts: u32,
-    last_initiation_sent: Option<Duration>,
+    /// When the last initiation or response was sent.
+    last_handshake_sent: Option<Duration>,
     sent_last_minute_handshake: bool,
     /// The jitter of the last initiation, reused for the new-handshake
     /// timer (see [`Timers::data_sent`]).
@@ -144,8 +148,17 @@ impl Timers {
     /// values are clamped).
     pub fn handshake_initiated(&mut self, now: Duration, jitter: Duration) {
         self.jitter = jitter.min(REKEY_TIMEOUT_JITTER_MAX);
-        self.last_initiation_sent = Some(now);
+        self.last_handshake_sent = Some(now);
         self.retransmit_handshake = Some(now + REKEY_TIMEOUT + self.jitter);
+    }
+
+    /// A response was just sent. The peer is completing that handshake, so
+    /// no initiation of ours for `REKEY_TIMEOUT` (as the kernel's
+    /// `last_sent_handshake`): otherwise a packet to send before its key
+    /// confirmation arrives would start a second handshake, and the two
+    /// sides could end up sending on different sessions.
+    pub fn handshake_response_sent(&mut self, now: Duration) {
+        self.last_handshake_sent = Some(now);
     }
 
     /// A handshake completed: as initiator on receiving the response, as
@@ -215,7 +228,7 @@ impl Timers {
     }
 
     fn initiation_allowed(&self, now: Duration) -> bool {
-        self.last_initiation_sent
+        self.last_handshake_sent
             .is_none_or(|sent| now.saturating_sub(sent) >= REKEY_TIMEOUT)
     }
 
@@ -250,16 +263,21 @@ impl Timers {
             return Some(TimerEvent::ZeroKeys);
         }
         if due(self.retransmit_handshake, now) {
-            self.retransmit_handshake = None;
-            if self.handshake_attempts > MAX_TIMER_HANDSHAKES {
-                self.send_keepalive = None;
-                if self.zero_key_material.is_none() {
-                    self.zero_key_material = Some(now + ZERO_KEYS_AFTER);
+            if self.initiation_allowed(now) {
+                self.retransmit_handshake = None;
+                if self.handshake_attempts > MAX_TIMER_HANDSHAKES {
+                    self.send_keepalive = None;
+                    if self.zero_key_material.is_none() {
+                        self.zero_key_material = Some(now + ZERO_KEYS_AFTER);
+                    }
+                    return Some(TimerEvent::HandshakeGaveUp);
                 }
-                return Some(TimerEvent::HandshakeGaveUp);
+                self.handshake_attempts += 1;
+                return Some(TimerEvent::SendInitiation { retry: true });
             }
-            self.handshake_attempts += 1;
-            return Some(TimerEvent::SendInitiation { retry: true });
+            // A response went out since the initiation: the retry waits
+            // until REKEY_TIMEOUT after it (later than now, so not due).
+            self.retransmit_handshake = self.last_handshake_sent.map(|t| t + REKEY_TIMEOUT);
         }
         if due(self.new_handshake, now) {
             self.new_handshake = None;
@@ -521,5 +539,23 @@ mod tests {
         assert!(!t.take_last_minute_handshake());
         t.handshake_completed(S);
         assert!(t.take_last_minute_handshake());
+    }
+
+    /// A response sent holds our initiations for REKEY_TIMEOUT, as an
+    /// initiation does; a retry that falls due meanwhile waits for it
+    /// rather than being lost.
+    #[test]
+    fn a_response_holds_initiations_and_retries() {
+        let mut t = Timers::new();
+        t.handshake_initiated(S, Duration::ZERO);
+        t.handshake_response_sent(3 * S);
+        assert!(!t.want_handshake(7 * S));
+        assert_eq!(t.poll(6 * S), None, "the retry waits");
+        assert_eq!(t.next_deadline(), Some(8 * S));
+        assert_eq!(
+            t.poll(8 * S),
+            Some(TimerEvent::SendInitiation { retry: true })
+        );
+        assert!(t.want_handshake(8 * S));
     }
 }

@@ -269,3 +269,37 @@ fn key_confirmation_makes_the_responders_queue_due_at_once() {
         .collect();
     assert_eq!(delivered, vec![queued]);
 }
+
+/// Having answered an initiation, the responder waits for its key
+/// confirmation: a packet to send before it arrives is queued, not the
+/// start of a second handshake (the kernel's `last_sent_handshake` counts
+/// responses too), and goes out once the session is confirmed.
+#[test]
+fn a_responder_does_not_initiate_while_its_answer_is_in_flight() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);
+    let t = now(1);
+    let Out::Net(_, init) = p.a.send(t, &ip_packet(40, 1)) else {
+        panic!("an initiation")
+    };
+    let Ok(Out::Net(_, response)) = p.b.recv(t, p.a.addr, &init) else {
+        panic!("a response")
+    };
+    let soon = at(t.mono + std::time::Duration::from_millis(5));
+    assert_eq!(p.b.send(soon, &ip_packet(60, 2)), Out::Nothing);
+    // Nor does its timer thread start one.
+    assert!(p.b.tick(soon).is_empty());
+    // A completes and confirms with its queued packet; B then sends its own.
+    let Ok(Out::Net(_, confirmation)) = p.a.recv(soon, p.b.addr, &response) else {
+        panic!("the confirmation")
+    };
+    assert!(matches!(
+        p.b.recv(soon, p.a.addr, &confirmation),
+        Ok(Out::Tun(_, ref got)) if *got == ip_packet(40, 1)
+    ));
+    let queued = p.b.tick(soon);
+    assert_eq!(queued.len(), 1, "B's queued packet");
+    assert!(matches!(
+        p.a.recv(soon, p.b.addr, &queued[0]),
+        Ok(Out::Tun(_, ref got)) if *got == ip_packet(60, 2)
+    ));
+}

@@ -1176,6 +1176,57 @@ fn hostile_network<E: Pair>() {
     }
 }
 
+/// Both peers start sending at the same instant, so their first
+/// initiations cross. Only the one from the larger public key is answered,
+/// so one handshake completes at once and both peers send on its session.
+/// Then only its initiator rekeys, and no packet is lost across the rekeys
+/// (two sessions, one per direction, would each lose the packets in flight
+/// when the other side's rekey retired the one it was sent on; and the
+/// crossing would repeat at every rekey).
+fn simultaneous_start<E: Pair>() {
+    for seed in 1..=3 {
+        let mut s = sim::<E>(Conditions::perfect(), seed, [None, None]);
+        s.traffic(0, Duration::ZERO, 400 * S, 10 * MS);
+        s.traffic(1, Duration::ZERO, 400 * S, 10 * MS);
+        s.run_until(401 * S);
+        // Settled once the first handshakes are over (REKEY_TIMEOUT plus
+        // jitter at most); from then on, one initiator per rekey.
+        let settled = 6 * S;
+        let early = s
+            .wire
+            .iter()
+            .filter(|x| x.kind == Kind::Response && x.at <= settled)
+            .count();
+        assert_eq!(early, 1, "seed {seed}: one handshake at the start");
+        let late: Vec<(Duration, usize)> = s
+            .wire
+            .iter()
+            .filter(|x| x.kind == Kind::Initiation && x.at > settled)
+            .map(|x| (x.at, x.from_peer))
+            .collect();
+        assert!(late.len() >= 2, "seed {seed}: rekeys at {late:?}");
+        assert!(
+            late.iter().all(|(_, p)| *p == late[0].1),
+            "seed {seed}: both peers rekey: {late:?}"
+        );
+        for peer in 0..2 {
+            let got: std::collections::HashSet<u32> =
+                s.delivered[1 - peer].iter().map(|d| d.1).collect();
+            let lost: Vec<(Duration, u32)> = s.app_sent[peer]
+                .iter()
+                .filter(|(t, seq)| *t > settled && !got.contains(seq))
+                .copied()
+                .collect();
+            assert!(
+                lost.is_empty(),
+                "seed {seed}: peer {peer} lost {} packets after {settled:?}, first {:?}",
+                lost.len(),
+                lost.first()
+            );
+        }
+    }
+}
+
 mod with_stub {
     use super::stub::StubPeer;
 
@@ -1267,5 +1318,10 @@ mod with_device {
     #[test]
     fn hostile_network() {
         super::hostile_network::<RealPeer>();
+    }
+
+    #[test]
+    fn simultaneous_start() {
+        super::simultaneous_start::<RealPeer>();
     }
 }

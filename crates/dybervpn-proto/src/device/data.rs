@@ -82,6 +82,15 @@ impl Device {
             self.drops.count(DropReason::QueueFull);
         }
         p.queue.push_back(packet.to_vec());
+        // A session may have come between the look above and this lock (a
+        // handshake finished on another thread, which found the queue
+        // empty): the timer thread sends the queue at once.
+        if p.keys.current().is_some_and(|s| !s.is_expired(now.mono)) {
+            p.queue_ready = true;
+            self.timers_due
+                .store(true, std::sync::atomic::Ordering::Release);
+            return Ok(Action::None);
+        }
         if !p.timers.want_handshake(now.mono) {
             return Ok(Action::None);
         }
@@ -214,12 +223,11 @@ impl Device {
         }
         p.stats.rx_packets += 1;
         p.stats.rx_bytes += datagram_len as u64;
-        let is_current = p
-            .keys
+        // Whichever session the packet came on, the rule looks at the
+        // current one, as the kernel's `keep_key_fresh` does.
+        if p.keys
             .current()
-            .is_some_and(|c| c.local_index() == session.local_index());
-        if is_current
-            && session.should_rekey_on_receive(now.mono)
+            .is_some_and(|c| c.should_rekey_on_receive(now.mono))
             && p.timers.take_last_minute_handshake()
         {
             p.handshake_due = true;

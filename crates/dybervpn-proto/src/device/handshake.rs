@@ -114,6 +114,19 @@ impl Device {
         }
         peer.last_timestamp = Some(timestamp);
         peer.last_initiation_consumed = Some(now.mono);
+        // Crossed initiations: both sides sent one before seeing the
+        // other's. Were both answered, both handshakes would complete and
+        // each side would send on the one it initiated, each rekey
+        // dropping the other side's packets in flight. The one from the
+        // larger public key goes on: with the larger key we leave this one
+        // unanswered (the peer answers ours); with the smaller we answer it
+        // and keep ours pending, so that a peer which, like the kernel,
+        // answers ours and drops its own completes ours instead. (The
+        // kernel abandons its own initiation when it answers, so between
+        // two kernels both handshakes fail and are retried.)
+        if peer.pending.is_some() && self.public_key() > peer.crypto.remote_static {
+            return Ok(Action::None);
+        }
 
         // The response; it is never larger than the initiation.
         let local_index = self.allocate_index(IndexEntry::Handshake(peer.id))?;
@@ -131,6 +144,7 @@ impl Device {
         peer.endpoint = Some(src);
         peer.stats.rx_bytes += datagram.len() as u64;
         peer.stats.tx_bytes += n as u64;
+        peer.timers.handshake_response_sent(now.mono);
         peer.timers.authenticated_packet_received(now.mono);
         peer.timers.authenticated_packet_sent(now.mono);
         peer.timers.authenticated_packet_traversed(now.mono);
