@@ -1,13 +1,21 @@
 //! The real clock the daemon feeds the sans-IO core.
 #![forbid(unsafe_code)]
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dybervpn_proto::Now;
 
+use crate::os::boottime::since_boot;
+
 /// Monotonic time since the device started, plus wall-clock time.
+///
+/// The monotonic part counts time asleep where the system can say
+/// (`CLOCK_BOOTTIME` on Linux, see `os/boottime.rs`), so sessions age
+/// through a suspend as they do on the peer; elsewhere it is `Instant`.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
+    /// Time since boot when the clock was made, if the system tells it.
+    boot: Option<Duration>,
     origin: Instant,
 }
 
@@ -22,6 +30,7 @@ impl Clock {
     #[must_use]
     pub fn new() -> Self {
         Self {
+            boot: since_boot(),
             origin: Instant::now(),
         }
     }
@@ -30,8 +39,11 @@ impl Clock {
     /// it only feeds TAI64N timestamps.
     #[must_use]
     pub fn now(&self) -> Now {
+        let boot = self
+            .boot
+            .and_then(|start| Some(since_boot()?.saturating_sub(start)));
         Now {
-            mono: self.origin.elapsed(),
+            mono: boot.unwrap_or_else(|| self.origin.elapsed()),
             unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default(),

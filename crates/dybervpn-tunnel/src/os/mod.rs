@@ -5,6 +5,7 @@
 //! Linux is supported and tested. On other systems every constructor here
 //! returns [`OsError::Unsupported`] at run time (see `docs/architecture.md`).
 
+pub mod boottime;
 pub mod command;
 pub mod dns;
 mod error;
