@@ -162,7 +162,9 @@ pub struct PeerStats {
     pub rx_packets: u64,
     /// Transport messages sent (keepalives included).
     pub tx_packets: u64,
-    /// Wall-clock time (since the Unix epoch) of the last session derived.
+    /// Wall-clock time (since the Unix epoch) of the last handshake
+    /// completed: on the initiator when the response arrived, on the
+    /// responder at key confirmation (as in the kernel module).
     pub last_handshake: Option<Duration>,
     /// The mode that handshake used.
     pub last_handshake_mode: Option<Mode>,
@@ -173,4 +175,13 @@ pub struct PeerStats {
     pub endpoint: Option<SocketAddr>,
     /// Packets waiting for a session.
     pub queued: usize,
+}
+
+impl PeerStats {
+    /// A handshake in `mode` completed at wall-clock time `unix`.
+    pub(crate) fn handshake_completed(&mut self, unix: Duration, mode: Mode) {
+        self.last_handshake = Some(unix);
+        self.last_handshake_mode = Some(mode);
+        self.handshakes += 1;
+    }
 }

@@ -273,7 +273,9 @@ fn key_confirmation_makes_the_responders_queue_due_at_once() {
 /// Having answered an initiation, the responder waits for its key
 /// confirmation: a packet to send before it arrives is queued, not the
 /// start of a second handshake (the kernel's `last_sent_handshake` counts
-/// responses too), and goes out once the session is confirmed.
+/// responses too), and goes out once the session is confirmed. Only then
+/// does the responder count the handshake as completed (`wg show`'s
+/// "latest handshake"), as the kernel does.
 #[test]
 fn a_responder_does_not_initiate_while_its_answer_is_in_flight() {
     let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);
@@ -284,6 +286,12 @@ fn a_responder_does_not_initiate_while_its_answer_is_in_flight() {
     let Ok(Out::Net(_, response)) = p.b.recv(t, p.a.addr, &init) else {
         panic!("a response")
     };
+    let completed = |side: &Side| {
+        let s = side.device.peer_stats(side.peer).expect("stats");
+        (s.handshakes, s.last_handshake.is_some())
+    };
+    // Answered is not completed: that waits for the key confirmation.
+    assert_eq!(completed(&p.b), (0, false));
     let soon = at(t.mono + std::time::Duration::from_millis(5));
     assert_eq!(p.b.send(soon, &ip_packet(60, 2)), Out::Nothing);
     // Nor does its timer thread start one.
@@ -296,6 +304,8 @@ fn a_responder_does_not_initiate_while_its_answer_is_in_flight() {
         p.b.recv(soon, p.a.addr, &confirmation),
         Ok(Out::Tun(_, ref got)) if *got == ip_packet(40, 1)
     ));
+    assert_eq!(completed(&p.a), (1, true));
+    assert_eq!(completed(&p.b), (1, true));
     let queued = p.b.tick(soon);
     assert_eq!(queued.len(), 1, "B's queued packet");
     assert!(matches!(

@@ -209,6 +209,7 @@ impl Device {
         if let Some(retired) = p.keys.received_on(session.local_index()) {
             self.free_indices(retired.indices());
             p.timers.handshake_completed(now.mono);
+            p.stats.handshake_completed(now.unix, session.mode());
             p.queue_ready = !p.queue.is_empty();
             if p.queue_ready {
                 self.timers_due

@@ -238,13 +238,13 @@ impl Device {
                 index.remove(&i);
             }
         }
+        peer.timers.session_derived(now.mono);
+        // A responder's handshake completes with its key confirmation
+        // (`data.rs`), and is counted then, as the kernel does.
         if session.initiator() {
             peer.queue_ready = !peer.queue.is_empty();
+            peer.stats.handshake_completed(now.unix, mode);
         }
-        peer.timers.session_derived(now.mono);
-        peer.stats.last_handshake = Some(now.unix);
-        peer.stats.last_handshake_mode = Some(mode);
-        peer.stats.handshakes += 1;
     }
 
     /// Builds a new initiation for `peer` into `out` (replacing and
