@@ -69,6 +69,15 @@ impl PeerConfig {
     }
 }
 
+/// An initiation of ours awaiting its response.
+pub(crate) struct Pending {
+    pub(crate) state: InitiatorHandshake,
+    /// When it was sent.
+    pub(crate) sent_at: Duration,
+    /// Where it was sent (the peer's endpoint then).
+    pub(crate) sent_to: Option<SocketAddr>,
+}
+
 /// The mutable state of one peer; lives behind its own mutex in the device.
 pub(crate) struct Peer {
     pub(crate) id: PeerId,
@@ -78,7 +87,7 @@ pub(crate) struct Peer {
     /// The one pending initiation; a new one replaces it (and its index).
     /// Boxed: an idle peer holds a pointer instead of the whole state
     /// (128 bytes less per peer; the state is allocated per initiation).
-    pub(crate) pending: Option<Box<InitiatorHandshake>>,
+    pub(crate) pending: Option<Box<Pending>>,
     /// Timestamp of the last authenticated initiation (replay protection).
     pub(crate) last_timestamp: Option<Tai64n>,
     /// When the last initiation was accepted (flood limit).

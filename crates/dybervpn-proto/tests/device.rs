@@ -313,3 +313,51 @@ fn a_responder_does_not_initiate_while_its_answer_is_in_flight() {
         Ok(Out::Tun(_, ref got)) if *got == ip_packet(60, 2)
     ));
 }
+
+/// Crossed initiations: the side with the larger public key leaves the
+/// peer's initiation unanswered while its own could still cross it (sent
+/// less than REKEY_TIMEOUT ago, to the address the peer's comes from). An
+/// initiation of its own that is older, or was sent to an address the peer
+/// has left, does not keep the peer out: the peer's is answered, and the
+/// endpoint follows it.
+#[test]
+fn only_a_live_crossed_initiation_outranks_the_peers() {
+    let roamed: SocketAddr = "192.0.2.99:40000".parse().expect("addr");
+    for case in ["crossed", "stale", "roamed"] {
+        let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);
+        // b learns a's endpoint too, so either can initiate.
+        let mut c = PeerConfig::new(p.a.public);
+        c.mode = Some(Mode::Hybrid);
+        c.preshared_key = Some(dybervpn_crypto::PresharedKey::from_bytes([7; 32]));
+        c.mldsa_public_key = Some(p.a.mldsa.public.clone());
+        c.endpoint = Some(p.a.addr);
+        p.b.device.update_peer(p.b.peer, c).expect("endpoint");
+        let (big, small) = if p.a.public > p.b.public {
+            (&p.a, &p.b)
+        } else {
+            (&p.b, &p.a)
+        };
+        let t = now(1);
+        let Out::Net(_, _ours) = big.send(t, &ip_packet(40, 1)) else {
+            panic!("the larger side's initiation")
+        };
+        let Out::Net(_, theirs) = small.send(t, &ip_packet(40, 2)) else {
+            panic!("the smaller side's initiation")
+        };
+        let (when, from, answered) = match case {
+            "crossed" => (t, small.addr, false),
+            "stale" => (at(t.mono + std::time::Duration::from_secs(5)), small.addr, true),
+            _ => (t, roamed, true),
+        };
+        let got = big.recv(when, from, &theirs).expect("authentic");
+        match (answered, got) {
+            (false, Out::Nothing) => {}
+            (true, Out::Net(to, response)) => {
+                assert_eq!((to, response.len()), (from, 1180), "{case}");
+                let stats = big.device.peer_stats(big.peer).expect("stats");
+                assert_eq!(stats.endpoint, Some(from), "{case}");
+            }
+            (_, other) => panic!("{case}: {other:?}"),
+        }
+    }
+}

@@ -210,6 +210,12 @@ impl Device {
             self.free_indices(retired.indices());
             p.timers.handshake_completed(now.mono);
             p.stats.handshake_completed(now.unix, session.mode());
+            // A handshake completed: an initiation of ours still pending
+            // (one that crossed the peer's) is moot. Left, it would never
+            // be retried or given up, and would hold its index.
+            if let Some(ours) = p.pending.take() {
+                self.free_indices(std::iter::once(ours.state.local_index));
+            }
             p.queue_ready = !p.queue.is_empty();
             if p.queue_ready {
                 self.timers_due

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::constants::REKEY_TIMEOUT;
 use crate::constants::REKEY_TIMEOUT_JITTER_MAX;
 use crate::error::ProtoError;
 use crate::handshake::{
@@ -12,7 +13,7 @@ use crate::handshake::{
     create_response, HandshakeKeys,
 };
 use crate::messages::{CookieReply, Initiation, MacFields, Response, COOKIE_REPLY_LEN};
-use crate::peer::Peer;
+use crate::peer::{Peer, Pending};
 use crate::session::{Session, SessionKeys};
 use crate::stats::DropReason;
 use crate::tai64n::Tai64n;
@@ -124,7 +125,15 @@ impl Device {
         // answers ours and drops its own completes ours instead. (The
         // kernel abandons its own initiation when it answers, so between
         // two kernels both handshakes fail and are retried.)
-        if peer.pending.is_some() && self.public_key() > peer.crypto.remote_static {
+        //
+        // Only an initiation of ours that can still cross this one counts:
+        // sent less than REKEY_TIMEOUT ago, to the address this one comes
+        // from. One sent to an address the peer has left, or long lost,
+        // would otherwise keep the peer out for as long as we retry it.
+        let crossed = peer.pending.as_ref().is_some_and(|ours| {
+            ours.sent_to == Some(src) && now.mono.saturating_sub(ours.sent_at) < REKEY_TIMEOUT
+        });
+        if crossed && self.public_key() > peer.crypto.remote_static {
             return Ok(Action::None);
         }
 
@@ -177,11 +186,11 @@ impl Device {
         let state = peer
             .pending
             .as_ref()
-            .filter(|p| p.local_index == msg.receiver)
+            .filter(|p| p.state.local_index == msg.receiver)
             .ok_or(ProtoError::UnexpectedResponse)?;
         // e, ee, se, kem, psk, sig, {}: on failure the initiation stays
         // pending for the genuine response.
-        let keys = consume_response(b, &self.local, &peer.crypto, state, &msg)?;
+        let keys = consume_response(b, &self.local, &peer.crypto, &state.state, &msg)?;
         peer.pending = None;
         self.install_session(&mut peer, now, keys);
         peer.endpoint = Some(src);
@@ -257,7 +266,7 @@ impl Device {
     ) -> Result<usize, ProtoError> {
         let b = &*self.backend;
         if let Some(old) = peer.pending.take() {
-            self.free_indices(std::iter::once(old.local_index));
+            self.free_indices(std::iter::once(old.state.local_index));
         }
         let local_index = self.allocate_index(IndexEntry::Handshake(peer.id))?;
         let timestamp = Tai64n::from_unix(now.unix);
@@ -277,7 +286,11 @@ impl Device {
             }
         };
         peer.cookie.add_macs(b, now.mono, &mut out[..n]);
-        peer.pending = Some(Box::new(state));
+        peer.pending = Some(Box::new(Pending {
+            state,
+            sent_at: now.mono,
+            sent_to: peer.endpoint,
+        }));
         peer.stats.tx_bytes += n as u64;
         let mut r = [0u8; 2];
         b.fill_random(&mut r).map_err(ProtoError::Crypto)?;

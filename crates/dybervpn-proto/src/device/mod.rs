@@ -325,7 +325,7 @@ impl Device {
         };
         let mut peer = lock(&removed);
         let retired = peer.keys.clear();
-        let pending = peer.pending.take().map(|p| p.local_index);
+        let pending = peer.pending.take().map(|p| p.state.local_index);
         peer.queue.clear();
         let mut index = write(&self.index);
         for i in retired.indices().chain(pending) {

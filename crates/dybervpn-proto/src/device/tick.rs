@@ -122,14 +122,14 @@ impl Device {
                     p.queue.clear();
                     p.queue_ready = false;
                     if let Some(old) = p.pending.take() {
-                        self.free_indices(std::iter::once(old.local_index));
+                        self.free_indices(std::iter::once(old.state.local_index));
                     }
                 }
                 TimerEvent::ZeroKeys => {
                     let retired = p.keys.clear();
                     self.free_indices(retired.indices());
                     if let Some(old) = p.pending.take() {
-                        self.free_indices(std::iter::once(old.local_index));
+                        self.free_indices(std::iter::once(old.state.local_index));
                     }
                 }
                 _ => {}
