@@ -186,15 +186,11 @@ pub enum DropReason {
     /// queue was full (the worker was behind: a flood, or more handshakes
     /// than the CPU can answer).
     HandshakeQueueFull,
-    /// Under load, a handshake message without a valid mac2 from a source
-    /// that has had its cookie replies for now (the per-source rate):
-    /// dropped without a reply.
-    CookieReplyLimited,
 }
 
 impl DropReason {
     /// Every reason, in the order they are encoded.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 16] = [
         Self::Malformed,
         Self::BadMac1,
         Self::CookieRequired,
@@ -211,7 +207,6 @@ impl DropReason {
         Self::NoRoute,
         Self::QueueFull,
         Self::HandshakeQueueFull,
-        Self::CookieReplyLimited,
     ];
 
     /// The label value.
@@ -234,7 +229,6 @@ impl DropReason {
             Self::NoRoute => "no_route",
             Self::QueueFull => "queue_full",
             Self::HandshakeQueueFull => "handshake_queue_full",
-            Self::CookieReplyLimited => "cookie_reply_limited",
         }
     }
 

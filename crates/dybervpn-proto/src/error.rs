@@ -39,10 +39,6 @@ pub enum ProtoError {
     CookieRequired,
     /// The source address exceeded its handshake rate.
     RateLimited,
-    /// We are under load, the handshake message carried no valid mac2, and
-    /// its source has had all the cookie replies it may have for now: the
-    /// message was dropped without an answer.
-    CookieReplyLimited,
     /// A response, cookie reply or transport message names a receiver index
     /// we do not have.
     UnknownIndex,
@@ -114,9 +110,6 @@ impl fmt::Display for ProtoError {
             Self::BadMac1 => f.write_str("handshake message has an invalid mac1"),
             Self::CookieRequired => f.write_str("under load: handshake needs a valid cookie (mac2)"),
             Self::RateLimited => f.write_str("source address exceeded the handshake rate limit"),
-            Self::CookieReplyLimited => {
-                f.write_str("under load: source address exceeded the cookie reply rate limit")
-            }
             Self::UnknownIndex => f.write_str("message names an unknown receiver index"),
             Self::UnknownPeer => f.write_str("initiation from a static key that is not a configured peer"),
             Self::DowngradeRefused { expected, received } => write!(

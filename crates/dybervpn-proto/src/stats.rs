@@ -21,9 +21,6 @@ pub enum DropReason {
     CookieRequired,
     /// The source address exceeded its handshake rate.
     RateLimited,
-    /// Under load and no valid mac2, but the source exceeded its cookie
-    /// reply rate: dropped without a reply.
-    CookieReplyLimited,
     /// The receiver index names nothing we have.
     UnknownIndex,
     /// An initiation from a static key no peer has.
@@ -50,12 +47,11 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in a stable order.
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 15] = [
         Self::BadLength,
         Self::BadMac1,
         Self::CookieRequired,
         Self::RateLimited,
-        Self::CookieReplyLimited,
         Self::UnknownIndex,
         Self::UnknownPeer,
         Self::DowngradeRefused,
@@ -77,7 +73,6 @@ impl DropReason {
             Self::BadMac1 => "bad_mac1",
             Self::CookieRequired => "cookie_required",
             Self::RateLimited => "rate_limited",
-            Self::CookieReplyLimited => "cookie_reply_limited",
             Self::UnknownIndex => "unknown_index",
             Self::UnknownPeer => "unknown_peer",
             Self::DowngradeRefused => "downgrade_refused",
@@ -100,7 +95,6 @@ impl DropReason {
             ProtoError::BadMac1 => Self::BadMac1,
             ProtoError::CookieRequired => Self::CookieRequired,
             ProtoError::RateLimited => Self::RateLimited,
-            ProtoError::CookieReplyLimited => Self::CookieReplyLimited,
             ProtoError::UnknownIndex => Self::UnknownIndex,
             ProtoError::UnknownPeer => Self::UnknownPeer,
             ProtoError::DowngradeRefused { .. } => Self::DowngradeRefused,

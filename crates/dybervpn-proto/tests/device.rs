@@ -346,7 +346,11 @@ fn only_a_live_crossed_initiation_outranks_the_peers() {
         };
         let (when, from, answered) = match case {
             "crossed" => (t, small.addr, false),
-            "stale" => (at(t.mono + std::time::Duration::from_secs(5)), small.addr, true),
+            "stale" => (
+                at(t.mono + std::time::Duration::from_secs(5)),
+                small.addr,
+                true,
+            ),
             _ => (t, roamed, true),
         };
         let got = big.recv(when, from, &theirs).expect("authentic");

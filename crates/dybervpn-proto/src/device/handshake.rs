@@ -1,6 +1,6 @@
 //! The device's handshake paths, in the order of `docs/protocol.md` §5:
-//! length and type → mac1 → (under load) mac2 or a cookie reply (limited
-//! per source) → rate limit → asymmetric work → peer policy → replay and flood checks.
+//! length and type → mac1 → (under load) mac2 or a cookie reply → rate
+//! limit → asymmetric work → peer policy → replay and flood checks.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,8 +23,8 @@ use crate::Now;
 use super::{lock, Action, Device, IndexEntry};
 
 impl Device {
-    /// mac1, then under load mac2 (or a cookie reply, at most at the
-    /// handshake rate per source), then the rate limiter. Returns `Ok(Some(len))` when a cookie reply was written to
+    /// mac1, then under load mac2 (or a cookie reply), then the rate
+    /// limiter. Returns `Ok(Some(len))` when a cookie reply was written to
     /// `out` instead of processing the message.
     fn cheap_checks(
         &self,
@@ -42,13 +42,6 @@ impl Device {
             return Ok(None);
         }
         if !self.checker.mac2_valid(b, now.mono, src, macs)? {
-            // One source gets cookie replies at the handshake rate at most:
-            // an initiator needs one per cookie lifetime, and beyond that a
-            // flood from one source (or spoofing one, to reflect replies at
-            // it) would cost a MAC and a send per datagram.
-            if !lock(&self.reply_limiter).allow(now.mono, src.ip()) {
-                return Err(ProtoError::CookieReplyLimited);
-            }
             // The reply (64 bytes) is smaller than any handshake message.
             let n = self
                 .checker

@@ -129,10 +129,6 @@ pub struct Device {
     index: RwLock<HashMap<u32, IndexEntry>>,
     load: Mutex<Load>,
     limiter: Mutex<RateLimiter>,
-    /// Under load, how many cookie replies each source may have: the same
-    /// buckets as `limiter`, kept apart so that replies and handshakes do
-    /// not spend each other's tokens.
-    reply_limiter: Mutex<RateLimiter>,
     /// The first peer the next `update_timers` call looks at.
     timer_cursor: Mutex<PeerId>,
     /// See [`Device::deadline_after_round`].
@@ -200,7 +196,6 @@ impl Device {
             index: RwLock::default(),
             load: Mutex::default(),
             limiter: Mutex::new(RateLimiter::new()),
-            reply_limiter: Mutex::new(RateLimiter::new()),
             timer_cursor: Mutex::new(PeerId(0)),
             round_deadline: Mutex::new(Some(Duration::ZERO)),
             timers_due: std::sync::atomic::AtomicBool::new(false),

@@ -57,7 +57,6 @@ impl Device {
         *lock(&self.round_deadline) = earliest;
         drop(table);
         lock(&self.limiter).collect(now.mono);
-        lock(&self.reply_limiter).collect(now.mono);
         Ok(Action::None)
     }
 

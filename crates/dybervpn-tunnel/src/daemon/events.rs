@@ -199,7 +199,6 @@ pub fn metric_drop(reason: CoreDrop) -> MetricDrop {
     match reason {
         CoreDrop::BadMac1 => MetricDrop::BadMac1,
         CoreDrop::CookieRequired => MetricDrop::CookieRequired,
-        CoreDrop::CookieReplyLimited => MetricDrop::CookieReplyLimited,
         CoreDrop::RateLimited | CoreDrop::InitiationFlood => MetricDrop::RateLimited,
         CoreDrop::UnknownIndex | CoreDrop::StaleHandshake => MetricDrop::UnknownIndex,
         CoreDrop::UnknownPeer => MetricDrop::UnknownPeer,
