@@ -90,6 +90,17 @@ impl UapiTarget for DaemonTarget {
             .reconfig
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Read before the peer table is taken: the network configuration's
+        // lock may be held while a helper command runs (`reload`'s DNS),
+        // and the data path must not wait on that through the table. Only
+        // a change under `reconfig` moves the default routes.
+        let defaults: Vec<(Prefix, u32)> = shared
+            .net
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|net| net.default_tables().to_vec())
+            .unwrap_or_default();
         let mut table = shared
             .table
             .write()
@@ -200,7 +211,7 @@ impl UapiTarget for DaemonTarget {
                 }
             }
         }
-        let fwmark = checked_fwmark(shared, changes.fwmark, &next)?;
+        let fwmark = checked_fwmark(shared, changes.fwmark, &defaults, &next)?;
         for info in next.values() {
             if info.mode.needs_mldsa() {
                 if !shared.has_mldsa {
@@ -269,7 +280,8 @@ impl UapiTarget for DaemonTarget {
     }
 }
 
-/// The mark to give the sockets, if any. A default route that stays needs
+/// The mark to give the sockets, if any, given the default routes in place
+/// (`defaults`) and the peers to be. A default route that stays needs
 /// its policy table's mark on them, or the tunnel's own datagrams would be
 /// routed into the tunnel: `fwmark=0` (which `wg setconf` and `wg syncconf`
 /// send for a file without `FwMark`) leaves that mark in place, and any
@@ -277,21 +289,16 @@ impl UapiTarget for DaemonTarget {
 fn checked_fwmark(
     shared: &Shared,
     asked: Option<u32>,
+    defaults: &[(Prefix, u32)],
     next: &BTreeMap<X25519PublicKey, PeerInfo>,
 ) -> Result<Option<u32>, UapiError> {
     let Some(mark) = asked else {
         return Ok(None);
     };
-    let net = shared
-        .net
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let needed = net.as_ref().and_then(|net| {
-        net.default_tables()
-            .iter()
-            .find(|(p, _)| next.values().any(|i| i.allowed_ips.contains(p)))
-            .copied()
-    });
+    let needed = defaults
+        .iter()
+        .find(|(p, _)| next.values().any(|i| i.allowed_ips.contains(p)))
+        .copied();
     match needed {
         None => Ok(Some(mark)),
         Some((_, table)) if mark == table => Ok(Some(mark)),
