@@ -133,7 +133,7 @@ pub struct Device {
     timer_cursor: Mutex<PeerId>,
     /// See [`Device::deadline_after_round`].
     round_deadline: Mutex<Option<Duration>>,
-    /// Set when a packet's arrival made timer work due at once (see
+    /// Set when a packet made timer work due at once (see
     /// [`Device::take_timers_due`]).
     timers_due: std::sync::atomic::AtomicBool,
     drops: DropCounters,
@@ -220,12 +220,13 @@ impl Device {
         self.mtu.store(mtu, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Whether a packet received since the last call made
-    /// [`Device::update_timers`] work due at once, and clears the flag. A
-    /// responder's queued packets become sendable when the initiator's first
-    /// transport message confirms the session; a caller that drives the
-    /// timers from another thread checks this after receiving (one atomic
-    /// swap) and wakes that thread, instead of waiting for its next
+    /// Whether a packet since the last call made [`Device::update_timers`]
+    /// work due at once, and clears the flag. A responder's queued packets
+    /// become sendable when the initiator's first transport message
+    /// confirms the session; a packet `encapsulate` queues may find that a
+    /// session became usable meanwhile. A caller that drives the timers
+    /// from another thread checks this after receiving or sending (one
+    /// atomic swap) and wakes that thread, instead of waiting for its next
     /// deadline.
     pub fn take_timers_due(&self) -> bool {
         self.timers_due
