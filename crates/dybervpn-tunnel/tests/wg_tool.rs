@@ -27,14 +27,10 @@ fn inner_daemon() {
     support::inner_daemon();
 }
 
-#[test]
-fn wg_show_set_and_syncconf_against_a_running_daemon() {
-    if let Some(why) = skip_reason(&[("wg", "wireguard-tools")]) {
-        eprintln!("{why}");
-        return;
-    }
-    let mode = Mode::PqOnly;
-    let lab = Lab::new("wt");
+/// Two DyberVPN daemons in `mode`, in the namespaces of a fresh lab
+/// tagged `tag`, each configured with the other (both may initiate).
+fn two_daemons(tag: &str, mode: Mode) -> (Lab, Daemon, Daemon) {
+    let lab = Lab::new(tag);
     let a = Daemon::dybervpn(
         &lab.a,
         &lab.dir,
@@ -45,6 +41,17 @@ fn wg_show_set_and_syncconf_against_a_running_daemon() {
         &lab.dir,
         &dybervpn_config(2, mode, &PeerSpec::side(1, mode, true)),
     );
+    (lab, a, b)
+}
+
+#[test]
+fn wg_show_set_and_syncconf_against_a_running_daemon() {
+    if let Some(why) = skip_reason(&[("wg", "wireguard-tools")]) {
+        eprintln!("{why}");
+        return;
+    }
+    let mode = Mode::PqOnly;
+    let (lab, a, b) = two_daemons("wt", mode);
     let both = [&a, &b];
     ping(&lab.a, tunnel(2), 2, &both);
     let peer_b = Identity::new(2).public_b64();
@@ -233,17 +240,7 @@ fn wg_setconf_keeps_the_peer_and_wg_set_moves_allowed_ips() {
         return;
     }
     let mode = Mode::PqOnly;
-    let lab = Lab::new("wc");
-    let a = Daemon::dybervpn(
-        &lab.a,
-        &lab.dir,
-        &dybervpn_config(1, mode, &PeerSpec::side(2, mode, true)),
-    );
-    let b = Daemon::dybervpn(
-        &lab.b,
-        &lab.dir,
-        &dybervpn_config(2, mode, &PeerSpec::side(1, mode, true)),
-    );
+    let (lab, a, b) = two_daemons("wc", mode);
     let both = [&a, &b];
     ping(&lab.a, tunnel(2), 2, &both);
     let ctx = || report(&both);
