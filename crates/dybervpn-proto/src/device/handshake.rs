@@ -5,8 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::constants::REKEY_TIMEOUT;
-use crate::constants::REKEY_TIMEOUT_JITTER_MAX;
+use crate::constants::{REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX};
 use crate::error::ProtoError;
 use crate::handshake::{
     consume_initiation_finish, consume_initiation_static, consume_response, create_initiation,
