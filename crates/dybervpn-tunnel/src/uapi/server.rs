@@ -7,8 +7,12 @@
 //! * A leftover socket from a crashed daemon is removed; a socket some
 //!   process still answers on is refused (the interface is already up); a
 //!   path that is not a socket is never deleted.
-//! * One thread accepts connections and serves them one at a time, with
-//!   read and write timeouts so a stuck client cannot hold the API.
+//! * One thread accepts connections; each is served on a thread of its own
+//!   (at most [`MAX_CONNECTIONS`] at once, beyond which the accepting
+//!   thread serves the next itself), as wireguard-go serves each on its
+//!   own goroutine. So a client that keeps its connection open, or stalls
+//!   mid-request, does not hold up `wg show` for others; read and write
+//!   timeouts end a stalled one.
 #![forbid(unsafe_code)]
 
 use std::fs::{self, DirBuilder};
@@ -16,7 +20,7 @@ use std::io::{self, BufReader};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -29,6 +33,9 @@ pub const SOCKET_DIR: &str = "/var/run/wireguard";
 
 /// How long a client may take to send a request or read the response.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once on their own threads.
+pub const MAX_CONNECTIONS: usize = 8;
 
 /// The socket path for `interface` under `dir`.
 #[must_use]
@@ -104,9 +111,11 @@ impl Drop for UapiServer {
 }
 
 fn accept_loop(listener: &UnixListener, stop: &AtomicBool, target: &dyn UapiTarget) {
+    let active = AtomicUsize::new(0);
     // Bounded by the process's life: ends when `stop` is set and a
-    // connection wakes the accept.
-    loop {
+    // connection wakes the accept; the scope then waits for the
+    // connections still being served, each bounded by its timeouts.
+    std::thread::scope(|scope| loop {
         let conn = listener.accept();
         if stop.load(Ordering::SeqCst) {
             return;
@@ -121,14 +130,35 @@ fn accept_loop(listener: &UnixListener, stop: &AtomicBool, target: &dyn UapiTarg
         {
             continue;
         }
-        // Errors were already reported to the client as errno; the
-        // connection just ends.
-        let _ = serve_connection(BufReader::new(&stream), &stream, target);
-        // A `get` of 10,000 peers builds a snapshot and a response of a few
-        // megabytes and frees them; give the pages back (requests are rare,
-        // and a trim costs at most about a millisecond).
-        crate::os::mem::release_free_heap();
-    }
+        if active.fetch_add(1, Ordering::AcqRel) < MAX_CONNECTIONS {
+            let active = &active;
+            let spawned = std::thread::Builder::new()
+                .name("uapi-conn".to_owned())
+                .spawn_scoped(scope, move || {
+                    serve(&stream, target);
+                    active.fetch_sub(1, Ordering::AcqRel);
+                });
+            if spawned.is_err() {
+                // No thread: the connection went with the closure, and
+                // the client sees it closed.
+                active.fetch_sub(1, Ordering::AcqRel);
+            }
+            continue;
+        }
+        active.fetch_sub(1, Ordering::AcqRel);
+        serve(&stream, target);
+    });
+}
+
+/// Serves one connection until the client closes it or times out.
+fn serve(stream: &UnixStream, target: &dyn UapiTarget) {
+    // Errors were already reported to the client as errno; the connection
+    // just ends.
+    let _ = serve_connection(BufReader::new(stream), stream, target);
+    // A `get` of 10,000 peers builds a snapshot and a response of a few
+    // megabytes and frees them; give the pages back (requests are rare, and
+    // a trim costs at most about a millisecond).
+    crate::os::mem::release_free_heap();
 }
 
 /// Removes a socket left behind by a daemon that is gone. Refuses when a

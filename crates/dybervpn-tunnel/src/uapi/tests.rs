@@ -685,3 +685,35 @@ fn a_minus_allowed_ip_removes_and_the_later_line_wins() {
     assert!(parse_set(&format!("public_key={K2}\nallowed_ip=-\n")).is_err());
     assert!(parse_set(&format!("public_key={K2}\nallowed_ip=--10.1.0.0/16\n")).is_err());
 }
+
+/// A client that keeps its connection open without a request (or stalls
+/// mid-request) does not hold up others: each connection has its own
+/// thread. The idle one is still served afterwards, so the other request
+/// was not answered only after the idle one had timed out.
+#[test]
+fn an_idle_connection_does_not_hold_up_others() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = TempDir::new("uapi-idle");
+    let server =
+        UapiServer::start_in(&dir.0, "dvidle0", Arc::new(Fake::default())).expect("server");
+    let mut idle = std::os::unix::net::UnixStream::connect(server.path()).expect("connect");
+    idle.write_all(b"get=").expect("half a request");
+    // Served while `idle` waits mid-line.
+    let snap = client::get_in(&dir.0, "dvidle0").expect("get beside an idle connection");
+    assert!(snap.peers.is_empty());
+    // The idle connection is still open and is answered once complete.
+    idle.write_all(b"1\n\n").expect("rest of the request");
+    let mut reader = BufReader::new(idle);
+    let mut last = String::new();
+    for _ in 0..64 {
+        let mut line = String::new();
+        if reader.read_line(&mut line).expect("read") == 0 {
+            break;
+        }
+        if line.starts_with("errno=") {
+            last = line;
+            break;
+        }
+    }
+    assert_eq!(last, "errno=0\n");
+}
