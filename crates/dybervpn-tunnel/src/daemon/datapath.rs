@@ -57,7 +57,8 @@ pub const OUT_BUF: usize = MAX_PACKET + 64;
 /// accepted) wakes the thread. What waits for the next turn, a second at
 /// most, is a rekey flagged by a packet at 120 s (or on receipt at 165 s),
 /// well before the 180 s at which the session is rejected. Each turn visits
-/// every peer: 100 ms turns cost 1.2% of a core at 10,000 idle peers.
+/// every peer: 100 ms turns cost 1.4–1.6% of a core at 10,000 idle peers,
+/// one-second turns 0.2% (`docs/performance.md`).
 pub const MAX_TIMER_SLEEP: Duration = Duration::from_secs(1);
 /// Handshake messages waiting for the worker, at most (each buffer
 /// [`HANDSHAKE_BUF`] bytes, allocated the first time the queue is that

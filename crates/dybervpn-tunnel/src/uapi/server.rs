@@ -70,9 +70,10 @@ impl UapiServer {
 
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = Arc::clone(&stop);
+        let conn_name = format!("uapi-{interface}-c");
         let thread = std::thread::Builder::new()
             .name(format!("uapi-{interface}"))
-            .spawn(move || accept_loop(&listener, &stop_flag, target.as_ref()));
+            .spawn(move || accept_loop(&listener, &stop_flag, target.as_ref(), &conn_name));
         let thread = match thread {
             Ok(t) => t,
             Err(e) => {
@@ -110,7 +111,23 @@ impl Drop for UapiServer {
     }
 }
 
-fn accept_loop(listener: &UnixListener, stop: &AtomicBool, target: &dyn UapiTarget) {
+/// Gives a connection slot back when dropped, so a connection thread that
+/// panics does not keep its slot.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// `conn_name` names the connection threads.
+fn accept_loop(
+    listener: &UnixListener,
+    stop: &AtomicBool,
+    target: &dyn UapiTarget,
+    conn_name: &str,
+) {
     let active = AtomicUsize::new(0);
     // Bounded by the process's life: ends when `stop` is set and a
     // connection wakes the accept; the scope then waits for the
@@ -130,22 +147,19 @@ fn accept_loop(listener: &UnixListener, stop: &AtomicBool, target: &dyn UapiTarg
         {
             continue;
         }
+        let slot = Slot(&active);
         if active.fetch_add(1, Ordering::AcqRel) < MAX_CONNECTIONS {
-            let active = &active;
-            let spawned = std::thread::Builder::new()
-                .name("uapi-conn".to_owned())
+            // If no thread can be made, the connection and its slot go
+            // with the closure: the client sees it closed.
+            let _ = std::thread::Builder::new()
+                .name(conn_name.to_owned())
                 .spawn_scoped(scope, move || {
+                    let _slot = slot;
                     serve(&stream, target);
-                    active.fetch_sub(1, Ordering::AcqRel);
                 });
-            if spawned.is_err() {
-                // No thread: the connection went with the closure, and
-                // the client sees it closed.
-                active.fetch_sub(1, Ordering::AcqRel);
-            }
             continue;
         }
-        active.fetch_sub(1, Ordering::AcqRel);
+        drop(slot);
         serve(&stream, target);
     });
 }
