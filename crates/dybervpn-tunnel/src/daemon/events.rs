@@ -149,8 +149,25 @@ impl HandshakeEvent {
 struct Track {
     /// When the unanswered initiation was sent (monotonic).
     initiation_sent: Option<Duration>,
+    /// The peer's completed handshakes (the core's count) when it was sent.
+    completed_then: u64,
     /// How long the last handshake we initiated took.
     last_duration: Option<Duration>,
+}
+
+impl Track {
+    /// An initiation is sent at `mono`, with `completed` handshakes done
+    /// with the peer so far. Returns whether the one before it timed out:
+    /// it was never answered, and no handshake completed since it was
+    /// sent. A handshake that completed meanwhile (the peer's, crossing
+    /// ours, confirmed) overtook it; the core dropped it unanswered, which
+    /// is not a timeout.
+    fn initiation(&mut self, mono: Duration, completed: u64) -> bool {
+        let timed_out = self.initiation_sent.is_some() && self.completed_then == completed;
+        self.initiation_sent = Some(mono);
+        self.completed_then = completed;
+        timed_out
+    }
 }
 
 /// The daemon's event state; one per interface.
@@ -306,11 +323,14 @@ impl Events {
             );
             return;
         }
-        let timed_out = {
-            let mut tracks = self.tracks.lock().unwrap_or_else(PoisonError::into_inner);
-            let t = tracks.entry(peer).or_default();
-            t.initiation_sent.replace(mono).is_some()
-        };
+        let completed = shared.device.peer_stats(peer).map_or(0, |s| s.handshakes);
+        let timed_out = self
+            .tracks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(peer)
+            .or_default()
+            .initiation(mono, completed);
         if timed_out {
             self.push(
                 shared,
@@ -459,6 +479,20 @@ mod tests {
         assert_eq!(kind_of(3), Some((COOKIE_REPLY, None)));
         assert_eq!(kind_of(4), None);
         assert_eq!(kind_of(9), None);
+    }
+
+    /// An initiation replaced by the next one timed out only if no
+    /// handshake completed in between.
+    #[test]
+    fn an_overtaken_initiation_is_not_a_timeout() {
+        let s = Duration::from_secs;
+        let mut t = Track::default();
+        assert!(!t.initiation(s(0), 0), "the first");
+        assert!(t.initiation(s(5), 0), "retried, unanswered");
+        // A handshake completed (the peer's, confirmed), overtaking ours;
+        // the next initiation, at the rekey, reports nothing.
+        assert!(!t.initiation(s(125), 1));
+        assert!(t.initiation(s(130), 1));
     }
 
     #[test]
