@@ -113,6 +113,13 @@ impl KeyRing {
         self.current.as_ref()
     }
 
+    /// The current session, if it has not expired at `now`: the one to
+    /// send under.
+    #[must_use]
+    pub fn usable(&self, now: Duration) -> Option<&Arc<Session>> {
+        self.current().filter(|s| !s.is_expired(now))
+    }
+
     /// The session `current` replaced, kept for receiving.
     #[must_use]
     pub fn previous(&self) -> Option<&Arc<Session>> {

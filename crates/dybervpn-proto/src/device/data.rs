@@ -56,9 +56,9 @@ impl Device {
         // Short lock: take the session, release, encrypt without a lock.
         let (session, endpoint) = {
             let p = lock(&peer_lock);
-            (p.keys.current().cloned(), p.endpoint)
+            (p.keys.usable(now.mono).cloned(), p.endpoint)
         };
-        if let Some(session) = session.filter(|s| !s.is_expired(now.mono)) {
+        if let Some(session) = session {
             let endpoint = endpoint.ok_or(ProtoError::NoEndpoint)?;
             let n = self.seal(now, &session, packet, out)?;
             let mut p = lock(&peer_lock);
@@ -85,7 +85,7 @@ impl Device {
         // A session may have come between the look above and this lock (a
         // handshake finished on another thread, which found the queue
         // empty): the timer thread sends the queue at once.
-        if p.keys.current().is_some_and(|s| !s.is_expired(now.mono)) {
+        if p.keys.usable(now.mono).is_some() {
             p.queue_ready = true;
             self.timers_due
                 .store(true, std::sync::atomic::Ordering::Release);

@@ -83,7 +83,7 @@ impl Device {
         let retired = p.keys.expire(now.mono);
         self.free_indices(retired.indices());
 
-        let usable = p.keys.current().is_some_and(|s| !s.is_expired(now.mono));
+        let usable = p.keys.usable(now.mono).is_some();
         if p.queue_ready && usable && p.endpoint.is_some() {
             return self.send_queued_or_keepalive(now, p, out).map(Some);
         }

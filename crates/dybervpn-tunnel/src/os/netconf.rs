@@ -533,8 +533,7 @@ impl NetConfig {
             .partition(|rule| rule.first().map(String::as_str) == Some(fam));
         self.rules = others;
         for rule in these.iter().rev() {
-            let args: Vec<&str> = rule.iter().map(String::as_str).collect();
-            if let Err(e) = ip(&args) {
+            if let Err(e) = delete_rule(rule) {
                 tracing::warn!(interface = %self.ifname, "removing a policy rule: {e}");
             }
         }
@@ -561,10 +560,16 @@ impl NetConfig {
         self.firewall.teardown();
         self.defaults.clear();
         while let Some(rule) = self.rules.pop() {
-            let args: Vec<&str> = rule.iter().map(String::as_str).collect();
-            let _ = ip(&args);
+            let _ = delete_rule(&rule);
         }
     }
+}
+
+/// Runs one of the `ip rule delete …` argument lists
+/// [`NetConfig::add_rule`] recorded.
+fn delete_rule(rule: &[String]) -> Result<(), OsError> {
+    let args: Vec<&str> = rule.iter().map(String::as_str).collect();
+    ip(&args).map(drop)
 }
 
 impl Drop for NetConfig {
