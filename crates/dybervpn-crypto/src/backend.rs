@@ -151,6 +151,13 @@ pub trait CryptoBackend: Send + Sync + fmt::Debug {
     fn mac(&self, key: &[u8; 32], parts: &[&[u8]]) -> [u8; 16] {
         crate::blake2s::mac(key, parts)
     }
+
+    /// `out[i] = MAC(key, inputs[i])` for every `i` below the shorter of
+    /// the two lengths: the same result as [`CryptoBackend::mac`] on each,
+    /// computed together where the implementation can do several at once.
+    fn mac_many(&self, key: &[u8; 32], inputs: &[&[u8]], out: &mut [[u8; 16]]) {
+        crate::blake2s::mac_many(key, inputs, out);
+    }
 }
 
 /// A ChaCha20-Poly1305 key prepared for many packets.

@@ -24,6 +24,7 @@ use subtle::ConstantTimeEq;
 use crate::constants::COOKIE_REFRESH_TIME;
 use crate::error::ProtoError;
 use crate::messages::{write_cookie_reply, CookieReply, MacFields, COOKIE_REPLY_LEN, MAC_LEN};
+use crate::tuning::MAC1_BATCH;
 
 const LABEL_MAC1: &[u8] = b"mac1----";
 const LABEL_COOKIE: &[u8] = b"cookie--";
@@ -179,6 +180,33 @@ impl CookieChecker {
     pub(crate) fn mac1_valid(&self, b: &dyn CryptoBackend, macs: &MacFields<'_>) -> bool {
         let expected = b.mac(&self.mac1_key, &[macs.before_mac1]);
         expected.ct_eq(macs.mac1).into()
+    }
+
+    /// [`CookieChecker::mac1_valid`] for each message of `macs` into
+    /// `valid` (`None` where `macs` has none), the MACs computed together
+    /// ([`CryptoBackend::mac_many`]). At most [`MAC1_BATCH`] messages:
+    /// any beyond are left unchecked (`None`).
+    pub(crate) fn mac1_valid_many(
+        &self,
+        b: &dyn CryptoBackend,
+        macs: &[Option<MacFields<'_>>],
+        valid: &mut [Option<bool>],
+    ) {
+        let mut covered: [&[u8]; MAC1_BATCH] = [&[]; MAC1_BATCH];
+        let mut n = 0;
+        for (c, m) in covered.iter_mut().zip(macs.iter().flatten()) {
+            *c = m.before_mac1;
+            n += 1;
+        }
+        let mut expected = [[0u8; MAC_LEN]; MAC1_BATCH];
+        b.mac_many(&self.mac1_key, &covered[..n], &mut expected[..n]);
+        let mut expected = expected[..n].iter();
+        for (v, m) in valid.iter_mut().zip(macs) {
+            *v = match m {
+                Some(m) => expected.next().map(|e| e.ct_eq(m.mac1).into()),
+                None => None,
+            };
+        }
     }
 
     /// The cookie the source address `src` should hold now.

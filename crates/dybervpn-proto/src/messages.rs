@@ -250,6 +250,18 @@ fn mac_fields(bytes: &[u8], mac1_at: usize) -> Result<MacFields<'_>, ProtoError>
     })
 }
 
+/// The mac fields of a handshake message (an initiation or a response of
+/// any mode, of its exact length); `None` for anything else.
+#[must_use]
+pub fn handshake_macs(bytes: &[u8]) -> Option<MacFields<'_>> {
+    let mac1_at = match MessageType::of(bytes).ok()? {
+        MessageType::Initiation(mode) => initiation_layout(mode).mac1,
+        MessageType::Response(mode) => response_layout(mode).mac1,
+        MessageType::CookieReply | MessageType::Transport => return None,
+    };
+    mac_fields(bytes, mac1_at).ok()
+}
+
 /// A parsed handshake initiation (types 1, 5, 7), borrowing the datagram.
 #[derive(Debug, Clone, Copy)]
 pub struct Initiation<'a> {

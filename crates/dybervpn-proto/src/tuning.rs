@@ -71,3 +71,10 @@ pub const UNDER_LOAD_HANDSHAKES_PER_SECOND: u32 = 512;
 /// flood that goes on is met with cookies from its first message of each
 /// second, not only after another 512 full answers.
 pub const UNDER_LOAD_HOLD: Duration = Duration::from_secs(1);
+
+/// Handshake messages whose mac1 `Device::decapsulate_many` computes
+/// together, at most: the eight lanes of BLAKE2s in AVX2 registers
+/// (`CryptoBackend::mac_many`). Eight 1,300-byte MACs at once cost about a
+/// quarter of eight one after the other on the machine of
+/// `docs/performance.md`.
+pub const MAC1_BATCH: usize = 8;

@@ -365,3 +365,110 @@ fn only_a_live_crossed_initiation_outranks_the_peers() {
         }
     }
 }
+
+/// A second device with `p.b`'s keys and its peer `p.a`: what `p.a` sends
+/// is as valid for it as for `p.b`.
+fn twin_of_b(p: &Pair, mode: Mode) -> Device {
+    let d = Device::new(
+        p.b.secret.clone(),
+        mode,
+        Some(p.b.mldsa.clone()),
+        backend(BackendKind::AwsLc),
+    )
+    .expect("device");
+    let mut c = PeerConfig::new(p.a.public);
+    c.mode = Some(mode);
+    c.preshared_key = Some(dybervpn_crypto::PresharedKey::from_bytes([7; 32]));
+    c.mldsa_public_key = Some(p.a.mldsa.public.clone());
+    d.add_peer(c).expect("peer");
+    d
+}
+
+/// What a result says, without the random parts of a datagram (ephemeral
+/// keys, indices, nonces): its type byte and length, and where it goes.
+fn gist(r: Result<Action<'_>, ProtoError>) -> Result<(u8, usize, Option<SocketAddr>), ProtoError> {
+    r.map(|a| match a {
+        Action::SendToNetwork { to, datagram, .. } => (datagram[0], datagram.len(), Some(to)),
+        Action::DeliverToTunnel { packet, .. } => (0, packet.len(), None),
+        _ => (0, 0, None),
+    })
+}
+
+/// `decapsulate_many` (mac1 checked in batches) gives, message by message,
+/// what `decapsulate` gives, and counts the same drops: two devices with the
+/// same keys get the same mixed batch, one all at once, the other one by
+/// one; unloaded and under load (cookie replies), across two batches of
+/// mac1.
+#[test]
+fn decapsulate_many_gives_what_decapsulate_gives() {
+    let rng = backend(BackendKind::AwsLc);
+    let random_like = |like: &[u8]| {
+        let mut d = vec![0u8; like.len()];
+        rng.fill_random(&mut d).expect("rng");
+        d[..4].copy_from_slice(&like[..4]);
+        d
+    };
+    for mode in Mode::ALL {
+        for under_load in [false, true] {
+            let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, mode);
+            let (batched, twin) = (&p.b.device, twin_of_b(&p, mode));
+            if under_load {
+                batched.set_under_load(Some(true));
+                twin.set_under_load(Some(true));
+            }
+            let t = now(1);
+            let Out::Net(_, init) = p.a.send(t, &ip_packet(40, 1)) else {
+                panic!("initiation")
+            };
+            let mut wrong_mac1 = init.clone();
+            let at = init.len() - 32;
+            wrong_mac1[at] ^= 1;
+            let mut response = vec![0u8; dybervpn_proto::messages::response_layout(mode).len];
+            response[0] = init[0] + 1;
+            let response = random_like(&response);
+            let mut transport = vec![0u8; 48];
+            transport[0] = 4;
+            let mut cookie = vec![0u8; 64];
+            cookie[0] = 3;
+            let batch: Vec<Vec<u8>> = vec![
+                wrong_mac1.clone(),
+                init.clone(),
+                init.clone(),
+                random_like(&init),
+                transport,
+                cookie,
+                vec![5, 0, 0],
+                response,
+                random_like(&init),
+                wrong_mac1,
+                init,
+            ];
+            let from = p.a.addr;
+            let datagrams: Vec<(SocketAddr, &[u8])> =
+                batch.iter().map(|d| (from, d.as_slice())).collect();
+            let mut got = Vec::new();
+            let mut out = vec![0u8; BUF];
+            batched.decapsulate_many(t, &datagrams, &mut out, |i, r| got.push((i, gist(r))));
+            let want: Vec<_> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (i, gist(twin.decapsulate(t, from, d, &mut out))))
+                .collect();
+            assert_eq!(got, want, "{mode}, under load: {under_load}");
+            assert_eq!(batched.drop_counts(), twin.drop_counts(), "{mode}");
+            // The batch did reach past mac1: the genuine initiation was
+            // answered (or, under load, sent a cookie).
+            let answer = if under_load { 3 } else { init_type(mode) + 1 };
+            assert!(matches!(got[1].1, Ok((t, _, Some(to))) if t == answer && to == from));
+            assert_eq!(
+                batched.drop_count(dybervpn_proto::DropReason::BadMac1),
+                5,
+                "{mode}"
+            );
+        }
+    }
+}
+
+fn init_type(mode: Mode) -> u8 {
+    dybervpn_proto::messages::initiation_layout(mode).msg_type
+}

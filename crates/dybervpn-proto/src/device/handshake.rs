@@ -19,7 +19,7 @@ use crate::tai64n::Tai64n;
 use crate::tuning::MIN_INITIATION_INTERVAL;
 use crate::Now;
 
-use super::{lock, Action, Device, IndexEntry};
+use super::{lock, Action, Device, IndexEntry, Mac1};
 
 impl Device {
     /// mac1, then under load mac2 (or a cookie reply), then the rate
@@ -31,10 +31,15 @@ impl Device {
         src: SocketAddr,
         sender: u32,
         macs: &MacFields<'_>,
+        mac1: Mac1,
         out: &mut [u8],
     ) -> Result<Option<usize>, ProtoError> {
         let b = &*self.backend;
-        if !self.checker.mac1_valid(b, macs) {
+        let mac1_valid = match mac1 {
+            Mac1::Checked(valid) => valid,
+            Mac1::Unchecked => self.checker.mac1_valid(b, macs),
+        };
+        if !mac1_valid {
             return Err(ProtoError::BadMac1);
         }
         if !self.under_load(now.mono) {
@@ -60,10 +65,11 @@ impl Device {
         src: SocketAddr,
         datagram: &[u8],
         out: &'o mut [u8],
+        mac1: Mac1,
     ) -> Result<Action<'o>, ProtoError> {
         let b = &*self.backend;
         let msg = Initiation::parse(datagram)?;
-        if let Some(n) = self.cheap_checks(now, src, msg.sender, &msg.macs, out)? {
+        if let Some(n) = self.cheap_checks(now, src, msg.sender, &msg.macs, mac1, out)? {
             return Ok(cookie_action(src, out, n));
         }
 
@@ -162,10 +168,11 @@ impl Device {
         src: SocketAddr,
         datagram: &[u8],
         out: &'o mut [u8],
+        mac1: Mac1,
     ) -> Result<Action<'o>, ProtoError> {
         let b = &*self.backend;
         let msg = Response::parse(datagram)?;
-        if let Some(n) = self.cheap_checks(now, src, msg.sender, &msg.macs, out)? {
+        if let Some(n) = self.cheap_checks(now, src, msg.sender, &msg.macs, mac1, out)? {
             return Ok(cookie_action(src, out, n));
         }
         // One state per initiation: only the index of the pending one is in

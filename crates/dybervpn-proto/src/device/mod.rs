@@ -31,18 +31,27 @@ use dybervpn_crypto::{CryptoBackend, MlDsaKeyPair, X25519PublicKey, X25519Secret
 use crate::cookie::CookieChecker;
 use crate::error::{ConfigError, ProtoError};
 use crate::handshake::{LocalIdentity, PeerCrypto};
-use crate::messages::MessageType;
+use crate::messages::{handshake_macs, MacFields, MessageType};
 use crate::peer::{Peer, PeerConfig, PeerId};
 use crate::ratelimit::RateLimiter;
 use crate::session::Session;
 use crate::stats::{DropCounters, DropReason, PeerStats};
 use crate::{Mode, Now};
 
-use crate::tuning::{UNDER_LOAD_HANDSHAKES_PER_SECOND, UNDER_LOAD_HOLD};
+use crate::tuning::{MAC1_BATCH, UNDER_LOAD_HANDSHAKES_PER_SECOND, UNDER_LOAD_HOLD};
 
 /// The default MTU of the tunnel interface: transport plaintexts are padded
 /// to a multiple of 16 bytes but never beyond it.
 pub const DEFAULT_MTU: usize = 1420;
+
+/// Whether a handshake message's mac1 was already checked, in a batch
+/// ([`Device::decapsulate_many`]), and with what result. Only this module
+/// makes `Checked`, right after checking the very message it goes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mac1 {
+    Unchecked,
+    Checked(bool),
+}
 
 /// What the caller should do after a call.
 #[derive(Debug, PartialEq, Eq)]
@@ -380,9 +389,54 @@ impl Device {
         datagram: &[u8],
         out: &'o mut [u8],
     ) -> Result<Action<'o>, ProtoError> {
+        self.decapsulate_with(now, src, datagram, out, Mac1::Unchecked)
+    }
+
+    /// Processes several datagrams, each from its own source, in order:
+    /// calls `each` with the datagram's position and what
+    /// [`Device::decapsulate`] would have returned for it, the action
+    /// written to `out` (which each call reuses).
+    ///
+    /// The difference is the cost: the mac1 of the handshake messages among
+    /// them are computed together, [`MAC1_BATCH`] at a time, which a SIMD
+    /// BLAKE2s does in about a quarter of the time of one after the other.
+    /// mac1 is the first check of every handshake message, and all a flood
+    /// of them with a wrong mac1 costs; a handshake worker that finds
+    /// several messages waiting hands them over together.
+    pub fn decapsulate_many(
+        &self,
+        now: Now,
+        datagrams: &[(SocketAddr, &[u8])],
+        out: &mut [u8],
+        mut each: impl FnMut(usize, Result<Action<'_>, ProtoError>),
+    ) {
+        let b = &*self.backend;
+        for (chunk_no, chunk) in datagrams.chunks(MAC1_BATCH).enumerate() {
+            let mut macs: [Option<MacFields<'_>>; MAC1_BATCH] = [None; MAC1_BATCH];
+            for (m, (_, datagram)) in macs.iter_mut().zip(chunk) {
+                *m = handshake_macs(datagram);
+            }
+            let mut valid = [None; MAC1_BATCH];
+            self.checker.mac1_valid_many(b, &macs, &mut valid);
+            for (i, ((src, datagram), valid)) in chunk.iter().zip(valid).enumerate() {
+                let mac1 = valid.map_or(Mac1::Unchecked, Mac1::Checked);
+                let result = self.decapsulate_with(now, *src, datagram, out, mac1);
+                each(chunk_no * MAC1_BATCH + i, result);
+            }
+        }
+    }
+
+    fn decapsulate_with<'o>(
+        &self,
+        now: Now,
+        src: SocketAddr,
+        datagram: &[u8],
+        out: &'o mut [u8],
+        mac1: Mac1,
+    ) -> Result<Action<'o>, ProtoError> {
         let result = match MessageType::of(datagram) {
-            Ok(MessageType::Initiation(_)) => self.handle_initiation(now, src, datagram, out),
-            Ok(MessageType::Response(_)) => self.handle_response(now, src, datagram, out),
+            Ok(MessageType::Initiation(_)) => self.handle_initiation(now, src, datagram, out, mac1),
+            Ok(MessageType::Response(_)) => self.handle_response(now, src, datagram, out, mac1),
             Ok(MessageType::CookieReply) => self.handle_cookie_reply(now, datagram),
             Ok(MessageType::Transport) => self.handle_transport(now, src, datagram, out),
             Err(e) => Err(e),
