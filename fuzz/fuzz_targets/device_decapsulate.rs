@@ -10,7 +10,9 @@
 //! Input: a sequence of records `len_hi len_lo src_byte datagram[len]`; each
 //! datagram is processed in order, with time advancing, and after each the
 //! timers are run, so a fuzzer can chain an initiation, transport data and
-//! replays.
+//! replays. Records whose `src_byte` has bit 0x40 set are gathered and go
+//! through `Device::decapsulate_many` together (mac1 checked in a batch)
+//! when the next record without it, or the end, comes.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
     let mut out = vec![0u8; 8192];
     let mut rest = data;
     let mut t = Duration::from_secs(1000);
+    let mut batch: Vec<(SocketAddr, &[u8])> = Vec::new();
     while rest.len() >= 3 {
         let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
         let src_byte = rest[2];
@@ -55,6 +58,12 @@ fuzz_target!(|data: &[u8]| {
             unix: Duration::from_secs(1_700_000_000) + t,
         };
         d.set_under_load(Some(src_byte & 0x80 != 0));
+        if src_byte & 0x40 != 0 {
+            batch.push((src, datagram));
+            continue;
+        }
+        d.decapsulate_many(now, &batch, &mut out, |_, _| {});
+        batch.clear();
         let _ = d.decapsulate(now, src, datagram, &mut out);
         while let Ok(a) = d.update_timers(now, &mut out) {
             if a == dybervpn_proto::Action::None {
@@ -63,4 +72,9 @@ fuzz_target!(|data: &[u8]| {
         }
         t += Duration::from_millis(u64::from(src_byte) * 100);
     }
+    let now = Now {
+        mono: t,
+        unix: Duration::from_secs(1_700_000_000) + t,
+    };
+    d.decapsulate_many(now, &batch, &mut out, |_, _| {});
 });
