@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 use std::str::FromStr;
 
 /// The host part of an endpoint.
@@ -11,12 +11,16 @@ use std::str::FromStr;
 pub enum Host {
     /// A literal IPv4 or IPv6 address.
     Ip(IpAddr),
+    /// A literal IPv6 address and the interface it is reached through,
+    /// by name or index, as a link-local address needs: `fe80::1%eth0`,
+    /// `fe80::1%2`. The name is looked up when the endpoint is resolved.
+    ScopedIp(Ipv6Addr, String),
     /// A DNS name, resolved by [`Endpoint::resolve`].
     Name(String),
 }
 
 /// `host:port` as written in the configuration: `vpn.example.com:51820`,
-/// `192.0.2.1:51820` or `[2001:db8::1]:51820`.
+/// `192.0.2.1:51820`, `[2001:db8::1]:51820` or `[fe80::1%eth0]:51820`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     /// The host.
@@ -31,6 +35,19 @@ impl Endpoint {
     pub fn resolve(&self) -> io::Result<SocketAddr> {
         match &self.host {
             Host::Ip(ip) => Ok(SocketAddr::new(*ip, self.port)),
+            Host::ScopedIp(ip, scope) => {
+                let index = scope
+                    .parse::<u32>()
+                    .ok()
+                    .or_else(|| interface_index(scope))
+                    .ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("no network interface named {scope:?} for {ip}"),
+                        )
+                    })?;
+                Ok(SocketAddrV6::new(*ip, self.port, 0, index).into())
+            }
             Host::Name(name) => (name.as_str(), self.port)
                 .to_socket_addrs()?
                 .next()
@@ -46,8 +63,14 @@ impl Endpoint {
 
 impl From<SocketAddr> for Endpoint {
     fn from(addr: SocketAddr) -> Self {
+        let host = match addr {
+            SocketAddr::V6(v6) if v6.scope_id() != 0 => {
+                Host::ScopedIp(*v6.ip(), v6.scope_id().to_string())
+            }
+            _ => Host::Ip(addr.ip()),
+        };
         Self {
-            host: Host::Ip(addr.ip()),
+            host,
             port: addr.port(),
         }
     }
@@ -58,6 +81,7 @@ impl fmt::Display for Endpoint {
         match &self.host {
             Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
             Host::Ip(IpAddr::V4(ip)) => write!(f, "{ip}:{}", self.port),
+            Host::ScopedIp(ip, scope) => write!(f, "[{ip}%{scope}]:{}", self.port),
             Host::Name(name) => write!(f, "{name}:{}", self.port),
         }
     }
@@ -77,6 +101,30 @@ fn is_hostname(name: &str) -> bool {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
+}
+
+/// The index of the network interface `name` in this process's network
+/// namespace. The system resolver finds it for a numeric link-local
+/// address with that scope (`if_nametoindex` underneath, no lookup on the
+/// network); it accepts scopes only on link-local addresses, so it is
+/// asked about `fe80::` whatever address the endpoint has.
+fn interface_index(name: &str) -> Option<u32> {
+    let mut found = (format!("fe80::%{name}").as_str(), 0)
+        .to_socket_addrs()
+        .ok()?;
+    match found.next()? {
+        SocketAddr::V6(v6) if v6.scope_id() != 0 => Some(v6.scope_id()),
+        _ => None,
+    }
+}
+
+/// Whether `scope` can name a network interface: an index, or a Linux
+/// interface name (1 to 15 bytes, no "/", ":", "%" or white space).
+fn is_interface(scope: &str) -> bool {
+    (1..=15).contains(&scope.len())
+        && scope
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '/' | ':' | '%' | '[' | ']'))
 }
 
 impl FromStr for Endpoint {
@@ -107,10 +155,23 @@ impl FromStr for Endpoint {
             .filter(|&p| p != 0)
             .ok_or_else(|| format!("port {port_text:?} is not a number from 1 to 65535"))?;
         let host = if s.starts_with('[') {
-            let ip: std::net::Ipv6Addr = host_text
+            let (ip_text, scope) = match host_text.split_once('%') {
+                Some((ip, scope)) => (ip, Some(scope)),
+                None => (host_text, None),
+            };
+            let ip: Ipv6Addr = ip_text
                 .parse()
-                .map_err(|_| format!("{host_text:?} is not an IPv6 address"))?;
-            Host::Ip(IpAddr::V6(ip))
+                .map_err(|_| format!("{ip_text:?} is not an IPv6 address"))?;
+            match scope {
+                None => Host::Ip(IpAddr::V6(ip)),
+                Some(scope) if is_interface(scope) => Host::ScopedIp(ip, scope.to_owned()),
+                Some(scope) => {
+                    return Err(format!(
+                        "{scope:?} after \"%\" is not an interface name or index \
+                         (as in [fe80::1%eth0]:51820)"
+                    ))
+                }
+            }
         } else if let Ok(ip) = host_text.parse::<std::net::Ipv4Addr>() {
             Host::Ip(IpAddr::V4(ip))
         } else if is_hostname(host_text)
@@ -168,6 +229,43 @@ mod tests {
             e.resolve().expect("literal"),
             "[2001:db8::1]:51820".parse::<SocketAddr>().expect("addr")
         );
+    }
+
+    #[test]
+    fn link_local_with_an_interface() {
+        let e: Endpoint = "[fe80::1%lo]:51820".parse().expect("named scope");
+        assert_eq!(
+            e.host,
+            Host::ScopedIp("fe80::1".parse().expect("ip"), "lo".into())
+        );
+        assert_eq!(e.to_string(), "[fe80::1%lo]:51820");
+        // The loopback interface is index 1 in every network namespace.
+        assert_eq!(
+            e.resolve().expect("lo exists"),
+            SocketAddr::V6(SocketAddrV6::new(
+                "fe80::1".parse().expect("ip"),
+                51820,
+                0,
+                1
+            ))
+        );
+        let e: Endpoint = "[fe80::1%7]:9".parse().expect("index");
+        let SocketAddr::V6(v6) = e.resolve().expect("an index needs no lookup") else {
+            panic!("v6")
+        };
+        assert_eq!(v6.scope_id(), 7);
+        assert_eq!(Endpoint::from(SocketAddr::V6(v6)), e);
+        let e: Endpoint = "[fe80::1%nosuchif0]:9".parse().expect("syntax is fine");
+        let err = e.resolve().expect_err("no such interface");
+        assert!(err.to_string().contains("nosuchif0"), "{err}");
+        for bad in [
+            "[fe80::1%]:9",
+            "[fe80::1%a/b]:9",
+            "[fe80::1%waytoolonginterface]:9",
+        ] {
+            let err = bad.parse::<Endpoint>().expect_err(bad);
+            assert!(err.contains("interface"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! stops being so when removed; the peer keeps its mode and ML-DSA key.
 //! `wg setconf` with a file without `ListenPort` keeps the port and the
 //! peer's DyberVPN settings, and an allowed IP moved with `wg set` leaves
-//! its old peer.
+//! its old peer; a link-local endpoint set with an interface name
+//! (`[fe80::1%lo]:p`) is taken and shown back.
 //!
 //! Needs root, `ip`, `ping` and `wg`; skipped otherwise.
 
@@ -307,4 +308,26 @@ fn wg_setconf_keeps_the_peer_and_wg_set_moves_allowed_ips() {
     uapi::client::set(&a.ifname, &changes).expect("allowed_ip=-");
     assert!(holders(&a, subnet).is_empty(), "{}", ctx());
     ping(&lab.a, tunnel(2), 1, &both);
+
+    // A link-local endpoint: `wg` resolves `%lo` to an index, then sends
+    // the address back with the interface's name (`getnameinfo`), which
+    // the daemon looks up again; `wg show` names it once more.
+    let link_local = format!("[fe80::1%lo]:{PORT}");
+    a.run_in_ns(
+        "wg",
+        &[
+            "set",
+            &a.ifname,
+            "peer",
+            &c.public_b64(),
+            "endpoint",
+            &link_local,
+        ],
+    );
+    let endpoints = a.wg_show("endpoints");
+    assert!(
+        endpoints.contains(&format!("{}\t{link_local}", c.public_b64())),
+        "{endpoints}\n{}",
+        ctx()
+    );
 }

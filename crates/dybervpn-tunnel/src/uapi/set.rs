@@ -223,13 +223,7 @@ impl SetParser {
                 });
             }
             "endpoint" => {
-                let addr: SocketAddr = value.parse().map_err(|_| {
-                    UapiError::invalid(
-                        n,
-                        key,
-                        format!("{value:?} is not ip:port or [ipv6]:port (names are resolved by the client)"),
-                    )
-                })?;
+                let addr = parse_endpoint(value).map_err(|m| UapiError::invalid(n, key, m))?;
                 if addr.port() == 0 {
                     return Err(UapiError::invalid(n, key, "port 0 is not a destination"));
                 }
@@ -352,6 +346,23 @@ fn parse_true(n: usize, key: &str, value: &str) -> Result<bool, UapiError> {
             key,
             format!("expected \"true\", got {value:?}"),
         ))
+    }
+}
+
+/// An endpoint as `wg` sends it: `ip:port`, `[ipv6]:port`, or a link-local
+/// `[ipv6%scope]:port` whose scope is an interface index or, as `wg` prints
+/// what `getnameinfo` gives it, an interface name (looked up here, in the
+/// daemon's network namespace). Host names are the client's to resolve.
+fn parse_endpoint(value: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let not_numeric =
+        || format!("{value:?} is not ip:port or [ipv6]:port (names are resolved by the client)");
+    let endpoint: dybervpn_config::Endpoint = value.parse().map_err(|_| not_numeric())?;
+    match endpoint.host {
+        dybervpn_config::Host::ScopedIp(..) => endpoint.resolve().map_err(|e| e.to_string()),
+        _ => Err(not_numeric()),
     }
 }
 

@@ -146,15 +146,22 @@ fn parses_the_xplatform_example() {
          public_key={K2}\npreshared_key={PSK}\nreplace_allowed_ips=true\n\
          allowed_ip=192.168.4.4/32\nallowed_ip=10.1.2.3/8\nendpoint=[abcd:23::33%2]:51820\n"
     );
-    // A numeric IPv6 scope is kept; a named one is refused, not mangled.
+    // A numeric IPv6 scope is kept; a named one (what `wg` sends for a
+    // link-local endpoint) becomes the interface's index; an interface that
+    // does not exist is refused on its line, not mangled.
     let scoped = parse_set(&body).expect("numeric scope");
     match scoped.peers[0].endpoint {
         Some(SocketAddr::V6(a)) => assert_eq!(a.scope_id(), 2),
         other => panic!("endpoint {other:?}"),
     }
-    let named = body.replace("%2]", "%eth0]");
+    let named = parse_set(&body.replace("%2]", "%lo]")).expect("named scope");
+    match named.peers[0].endpoint {
+        Some(SocketAddr::V6(a)) => assert_eq!((a.scope_id(), a.port()), (1, 51820)),
+        other => panic!("endpoint {other:?}"),
+    }
+    let missing = body.replace("%2]", "%nosuchif0]");
     assert!(matches!(
-        parse_set(&named),
+        parse_set(&missing),
         Err(UapiError::Invalid { line: 10, .. })
     ));
     let body = body.replace("[abcd:23::33%2]:51820", "[abcd:23::33]:51820");
