@@ -472,3 +472,43 @@ fn decapsulate_many_gives_what_decapsulate_gives() {
 fn init_type(mode: Mode) -> u8 {
     dybervpn_proto::messages::initiation_layout(mode).msg_type
 }
+
+/// An initiation that could not be built (the random generator failed)
+/// counts as a lost one: the peer is retried REKEY_TIMEOUT later without
+/// waiting for its next packet.
+#[test]
+fn a_retry_that_fails_locally_is_retried_again() {
+    let ca = Counting::new(backend(BackendKind::AwsLc));
+    let p = pair_with(
+        ca.clone(),
+        backend(BackendKind::AwsLc),
+        Mode::Hybrid,
+        Mode::Hybrid,
+    );
+    let t = now(10);
+    let Out::Net(_, _lost) = p.a.send(t, &ip_packet(40, 1)) else {
+        panic!("initiation")
+    };
+    // The retry falls due (REKEY_TIMEOUT plus at most 333 ms of jitter)
+    // while the generator is broken: nothing can be sent.
+    ca.broken_rng
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let t2 = at(t.mono + std::time::Duration::from_millis(5_400));
+    let mut out = vec![0u8; BUF];
+    for _ in 0..4 {
+        match p.a.device.update_timers(t2, &mut out) {
+            Ok(Action::None) => break,
+            Ok(other) => panic!("nothing can be built, got {other:?}"),
+            Err(_) => {}
+        }
+    }
+    ca.broken_rng
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    // Repaired: the next retry goes out on its own, and completes.
+    let t3 = at(t2.mono + std::time::Duration::from_millis(5_400));
+    let retries = p.a.tick(t3);
+    assert_eq!(retries.len(), 1, "a retry after the failed one");
+    assert_eq!(retries[0][0], init_type(Mode::Hybrid));
+    let (_, got_b) = p.exchange(t3, retries[0].clone());
+    assert_eq!(got_b, vec![ip_packet(40, 1)], "the queued packet arrives");
+}

@@ -139,7 +139,29 @@ impl Device {
             .cloned()
             .ok_or(ProtoError::SessionExpired)?;
         let packet = peer.queue.pop_front();
-        let n = self.seal(now, &session, packet.as_deref().unwrap_or(&[]), out)?;
+        let n = match self.seal(now, &session, packet.as_deref().unwrap_or(&[]), out) {
+            Ok(n) => n,
+            Err(ProtoError::SessionExpired) => {
+                // The session can send no more (it aged out or spent its
+                // counter since another thread checked it): the packet
+                // waits for the next session, which a handshake brings, as
+                // the kernel requeues the packets it could not encrypt.
+                // Nothing is sendable until then, so no keepalive goes out
+                // in its place.
+                if let Some(packet) = packet {
+                    peer.queue.push_front(packet);
+                }
+                peer.handshake_due = true;
+                peer.queue_ready = false;
+                return Err(ProtoError::SessionExpired);
+            }
+            Err(e) => {
+                // This packet is lost; the rest of the queue stays ready
+                // (and an empty queue does not turn into a keepalive).
+                peer.queue_ready = !peer.queue.is_empty();
+                return Err(e);
+            }
+        };
         peer.queue_ready = !peer.queue.is_empty();
         if packet.is_some() {
             peer.timers.data_sent(now.mono);

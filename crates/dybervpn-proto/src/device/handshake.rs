@@ -257,6 +257,12 @@ impl Device {
 
     /// Builds a new initiation for `peer` into `out` (replacing and
     /// freeing any pending one) and reports it to the timers.
+    ///
+    /// A local failure (the random generator refusing, say) still counts
+    /// as an attempt: the retransmit timer is armed as for an initiation
+    /// lost on the way, so the peer is retried after `REKEY_TIMEOUT` and
+    /// given up on after `REKEY_ATTEMPT_TIME`, rather than left without a
+    /// handshake until its next packet.
     pub(super) fn begin_handshake(
         &self,
         now: Now,
@@ -267,23 +273,16 @@ impl Device {
         if let Some(old) = peer.pending.take() {
             self.free_indices(std::iter::once(old.state.local_index));
         }
-        let local_index = self.allocate_index(IndexEntry::Handshake(peer.id))?;
-        let timestamp = Tai64n::from_unix(now.unix);
-        let created = create_initiation(
-            b,
-            &self.local,
-            &peer.crypto,
-            local_index,
-            timestamp.as_bytes(),
-            out,
-        );
-        let (state, n) = match created {
-            Ok(c) => c,
-            Err(e) => {
-                self.free_indices(std::iter::once(local_index));
-                return Err(e);
-            }
-        };
+        let built = self.build_initiation(now, peer, out);
+        // Without a random jitter, none: the timers stay correct.
+        let mut r = [0u8; 2];
+        let jitter_ms = b.fill_random(&mut r).map_or(0, |()| {
+            u64::from(u16::from_le_bytes(r)) % (REKEY_TIMEOUT_JITTER_MAX.as_millis() as u64 + 1)
+        });
+        peer.timers
+            .handshake_initiated(now.mono, Duration::from_millis(jitter_ms));
+        peer.handshake_due = false;
+        let (state, n) = built?;
         peer.cookie.add_macs(b, now.mono, &mut out[..n]);
         peer.pending = Some(Box::new(Pending {
             state,
@@ -291,16 +290,30 @@ impl Device {
             sent_to: peer.endpoint,
         }));
         peer.stats.tx_bytes += n as u64;
-        let mut r = [0u8; 2];
-        b.fill_random(&mut r).map_err(ProtoError::Crypto)?;
-        let jitter_ms =
-            u64::from(u16::from_le_bytes(r)) % (REKEY_TIMEOUT_JITTER_MAX.as_millis() as u64 + 1);
-        peer.timers
-            .handshake_initiated(now.mono, Duration::from_millis(jitter_ms));
         peer.timers.authenticated_packet_sent(now.mono);
         peer.timers.authenticated_packet_traversed(now.mono);
-        peer.handshake_due = false;
         Ok(n)
+    }
+
+    /// `create_initiation` under a fresh receiver index, freed again if it
+    /// fails.
+    fn build_initiation(
+        &self,
+        now: Now,
+        peer: &Peer,
+        out: &mut [u8],
+    ) -> Result<(crate::handshake::InitiatorHandshake, usize), ProtoError> {
+        let local_index = self.allocate_index(IndexEntry::Handshake(peer.id))?;
+        let timestamp = Tai64n::from_unix(now.unix);
+        create_initiation(
+            &*self.backend,
+            &self.local,
+            &peer.crypto,
+            local_index,
+            timestamp.as_bytes(),
+            out,
+        )
+        .inspect_err(|_| self.free_indices(std::iter::once(local_index)))
     }
 }
 

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -206,11 +206,14 @@ impl Pair {
     }
 }
 
-/// Counts the asymmetric operations of a backend it wraps.
+/// Counts the asymmetric operations of a backend it wraps, and can make
+/// its random generator fail (`broken_rng`), with everything that draws
+/// from it: key generation and random bytes.
 #[derive(Debug)]
 pub struct Counting {
     pub inner: Arc<dyn CryptoBackend>,
     pub asymmetric: AtomicUsize,
+    pub broken_rng: AtomicBool,
 }
 
 impl Counting {
@@ -218,7 +221,15 @@ impl Counting {
         Arc::new(Self {
             inner,
             asymmetric: AtomicUsize::new(0),
+            broken_rng: AtomicBool::new(false),
         })
+    }
+    fn rng(&self) -> Result<(), CryptoError> {
+        if self.broken_rng.load(Ordering::SeqCst) {
+            Err(CryptoError::Random)
+        } else {
+            Ok(())
+        }
     }
     pub fn count(&self) -> usize {
         self.asymmetric.load(Ordering::SeqCst)
@@ -233,10 +244,12 @@ impl CryptoBackend for Counting {
         "counting"
     }
     fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        self.rng()?;
         self.inner.fill_random(out)
     }
     fn x25519_generate(&self) -> Result<(X25519SecretKey, X25519PublicKey), CryptoError> {
         self.tick();
+        self.rng()?;
         self.inner.x25519_generate()
     }
     fn x25519_public_key(&self, s: &X25519SecretKey) -> Result<X25519PublicKey, CryptoError> {
@@ -253,6 +266,7 @@ impl CryptoBackend for Counting {
     }
     fn mlkem_generate(&self) -> Result<(MlKemDecapsKey, MlKemEncapsKey), CryptoError> {
         self.tick();
+        self.rng()?;
         self.inner.mlkem_generate()
     }
     fn mlkem_check_encaps_key(&self, ek: &MlKemEncapsKey) -> Result<(), CryptoError> {
