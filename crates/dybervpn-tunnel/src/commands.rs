@@ -18,6 +18,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dybervpn_config::Config;
@@ -215,7 +216,14 @@ pub fn run_foreground(name: &str, path: &Path, config: Config) -> Result<(), Dae
             DaemonError::Os(crate::os::OsError::io("writing the PID file", e))
         }
     })?;
-    let daemon = Daemon::start(&config, &DaemonOptions::new(name))?;
+    // The daemon ends the process, as a signal would, when its TUN device
+    // or its userspace-API socket is deleted under it.
+    let mut options = DaemonOptions::new(name);
+    let signals_handle = signals.handle();
+    options.on_end = Some(crate::EndHook(Arc::new(move || {
+        signals_handle.close();
+    })));
+    let daemon = Daemon::start(&config, &options)?;
     tracing::info!(
         interface = name,
         listen = daemon.listen_port(),
@@ -241,7 +249,10 @@ pub fn run_foreground(name: &str, path: &Path, config: Config) -> Result<(), Dae
         }
         break;
     }
-    tracing::info!(interface = name, "stopping");
+    match daemon.ended() {
+        Some(why) => tracing::info!(interface = name, "stopping: {why}"),
+        None => tracing::info!(interface = name, "stopping"),
+    }
     daemon.stop();
     drop(pid);
     tracing::info!(interface = name, "down");

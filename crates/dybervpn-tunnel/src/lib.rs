@@ -19,5 +19,5 @@ pub mod prefix;
 pub mod uapi;
 
 pub use allowed_ips::AllowedIps;
-pub use daemon::{Daemon, DaemonError, DaemonOptions};
+pub use daemon::{Daemon, DaemonError, DaemonOptions, EndHook};
 pub use prefix::{Prefix, PrefixError};

@@ -8,7 +8,8 @@
 //!   the other side shows the new endpoint;
 //! * `down` leaves nothing behind (interface, routes, policy rules, PID
 //!   file, socket), and a second `up` of a running interface is refused
-//!   without disturbing it;
+//!   without disturbing it; deleting the interface or its socket ends the
+//!   daemon, which then leaves nothing either;
 //! * `dns` servers are registered with `resolvconf` at `up`, again when a
 //!   reload changes them, and removed at `down`; an `up` whose
 //!   `resolvconf` fails stops and leaves nothing. A stand-in `resolvconf`
@@ -281,6 +282,42 @@ fn down_leaves_nothing_and_a_second_up_is_refused() {
     assert!(uapi::client::get(name).is_err());
     let err = commands::down(name).expect_err("not up any more");
     assert!(matches!(err, DaemonError::NotRunning(_)), "{err}");
+    assert!(b.stop(Duration::from_secs(10)));
+}
+
+/// Deleting the interface (`ip link del`) or its userspace-API socket
+/// (`rm`) under a running daemon ends it, as it ends wireguard-go: the
+/// process exits by itself, removing its PID file and socket, and an `up`
+/// of the same interface works again. Before, the daemon stayed, its TUN
+/// thread spinning on the dead descriptor, and a new `up` was refused.
+#[test]
+fn deleting_the_interface_or_its_socket_ends_the_daemon() {
+    if let Some(why) = skip_reason() {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(21, Mode::Hybrid, &["10.98.0.2/32"]);
+    let name = &p.names[0];
+    let pid_file = pidfile::path_in(Path::new(pidfile::PID_DIR), name);
+    let socket = format!("/var/run/wireguard/{name}.sock");
+    let exits = |daemon: &mut Process| poll_until(Duration::from_secs(10), || daemon.has_exited());
+
+    let mut a = start(&p.ns[0], &p.paths[0], name);
+    p.ns[0].ip(&["link", "del", name]).expect("ip link del");
+    assert!(exits(&mut a), "the daemon outlived its interface");
+    assert!(!pid_file.exists(), "PID file left behind");
+    assert!(!Path::new(&socket).exists(), "socket left behind");
+
+    let mut a = start(&p.ns[0], &p.paths[0], name);
+    let mut b = start(&p.ns[1], &p.paths[1], &p.names[1]);
+    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(20)).is_some());
+    std::fs::remove_file(&socket).expect("rm the socket");
+    assert!(exits(&mut a), "the daemon outlived its socket");
+    assert!(!pid_file.exists(), "PID file left behind");
+    assert!(
+        p.ns[0].ip(&["link", "show", name]).is_err(),
+        "interface left behind"
+    );
     assert!(b.stop(Duration::from_secs(10)));
 }
 

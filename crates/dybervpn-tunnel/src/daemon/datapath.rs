@@ -305,14 +305,14 @@ impl UdpTx {
     }
 }
 
-/// Whether a TUN read error means the device is gone (as opposed to one
-/// malformed offloaded packet).
-fn device_gone(e: &io::Error) -> bool {
-    e.raw_os_error().is_some()
-        && !matches!(
-            e.kind(),
-            io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-        )
+/// Whether a TUN read error means the device is gone, as opposed to one
+/// malformed offloaded packet: asked of the device itself, since `tun-rs`
+/// reports a deleted device's `POLLERR` as an error of no particular kind.
+fn device_gone(shared: &Shared, e: &io::Error) -> bool {
+    !matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+    ) && !shared.tun.attached()
 }
 
 /// Reads the TUN device until stopped: a batch of packets (with offload,
@@ -325,7 +325,13 @@ pub(super) fn tun_reader(shared: &Shared) {
     while !shared.stopping() {
         let n = match shared.tun.recv_batch(&mut batch) {
             Ok(n) => n,
-            Err(e) if device_gone(&e) => return,
+            Err(e) if device_gone(shared, &e) => {
+                shared.end(format!(
+                    "its TUN interface {} was deleted",
+                    shared.interface
+                ));
+                return;
+            }
             Err(_) => continue,
         };
         let now = shared.clock.now();
@@ -643,9 +649,15 @@ fn flush_tun(shared: &Shared, rx: &mut TunWriteBatch) {
 /// Drives the core's timers until stopped.
 pub(super) fn timers(shared: &Shared) {
     let mut out = vec![0u8; OUT_BUF];
+    let mut socket_checked = Duration::ZERO;
     while !shared.stopping() {
         let now = shared.clock.now();
         shared.events.tick(now.mono);
+        // Once a second at most: a `stat` of the userspace-API socket.
+        if now.mono.saturating_sub(socket_checked) >= MAX_TIMER_SLEEP {
+            socket_checked = now.mono;
+            shared.check_uapi_socket();
+        }
         // The call that returns `None` has visited every peer and noted the
         // earliest deadline; a round cut short has more to do at once.
         let mut deadline = Some(Duration::ZERO);

@@ -64,6 +64,12 @@ pub(crate) struct Shared {
     pub(crate) sources: sources::Sources,
     stop: AtomicBool,
     timer_thread: OnceLock<Thread>,
+    /// Why the daemon ended itself, once it has ([`Shared::end`]).
+    ended: OnceLock<String>,
+    on_end: Option<EndHook>,
+    /// The userspace-API socket as it was created (path, device, inode):
+    /// the daemon ends when it is removed or replaced.
+    uapi_socket: OnceLock<(PathBuf, u64, u64)>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -77,6 +83,40 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// The interface cannot go on (its TUN device or its userspace-API
+    /// socket was deleted under it): says why, once, and calls the owner's
+    /// [`DaemonOptions::on_end`], which stops the daemon. Nothing happens
+    /// while it is already stopping.
+    fn end(&self, why: String) {
+        if self.stopping() {
+            return;
+        }
+        if self.ended.set(why.clone()).is_ok() {
+            tracing::error!(interface = %self.interface, "{why}; shutting down");
+            if let Some(hook) = &self.on_end {
+                (hook.0)();
+            }
+        }
+    }
+
+    /// Ends the daemon if its userspace-API socket is gone or is no longer
+    /// the one it created, as wireguard-go does (removing the socket is
+    /// one way scripts stop a userspace WireGuard).
+    fn check_uapi_socket(&self) {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let Some((path, dev, ino)) = self.uapi_socket.get() else {
+            return;
+        };
+        let same = std::fs::symlink_metadata(path)
+            .is_ok_and(|m| m.file_type().is_socket() && m.dev() == *dev && m.ino() == *ino);
+        if !same {
+            self.end(format!(
+                "its userspace-API socket {} was removed",
+                path.display()
+            ));
+        }
     }
 
     fn wake_timers(&self) {
@@ -119,13 +159,30 @@ impl Shared {
     }
 }
 
-/// Where the daemon puts its userspace-API socket.
+/// What a daemon calls when it cannot go on ([`DaemonOptions::on_end`]).
+#[derive(Clone)]
+pub struct EndHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for EndHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EndHook")
+    }
+}
+
+/// Where the daemon puts its userspace-API socket, and whom it tells when
+/// it cannot go on.
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {
     /// The interface name.
     pub interface: String,
     /// Directory of the userspace-API socket (`/var/run/wireguard`).
     pub uapi_dir: PathBuf,
+    /// Called once, from a daemon thread, when the interface's TUN device
+    /// or its userspace-API socket is deleted under it (`ip link del`,
+    /// `rm`): the owner should then [`Daemon::stop`] it. The reason is in
+    /// the log and in [`Daemon::ended`]. `up --foreground` ends the
+    /// process, as wireguard-go does.
+    pub on_end: Option<EndHook>,
 }
 
 impl DaemonOptions {
@@ -135,6 +192,7 @@ impl DaemonOptions {
         Self {
             interface: interface.to_owned(),
             uapi_dir: PathBuf::from(crate::uapi::server::SOCKET_DIR),
+            on_end: None,
         }
     }
 }
@@ -253,6 +311,9 @@ impl Daemon {
             sources: sources::Sources::default(),
             stop: AtomicBool::new(false),
             timer_thread: OnceLock::new(),
+            ended: OnceLock::new(),
+            on_end: opts.on_end.clone(),
+            uapi_socket: OnceLock::new(),
         });
         let mut daemon = Self {
             shared: Arc::clone(&shared),
@@ -288,6 +349,14 @@ impl Daemon {
                 })
             })?,
         );
+        if let Some(server) = &daemon.uapi {
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(m) = std::fs::symlink_metadata(server.path()) {
+                let _ = shared
+                    .uapi_socket
+                    .set((server.path().to_owned(), m.dev(), m.ino()));
+            }
+        }
         if let Some(listen) = iface.metrics_listen {
             daemon.metrics_server = Some(observe::start(&shared, listen).map_err(|e| {
                 DaemonError::Os(crate::os::OsError::io(
@@ -388,6 +457,13 @@ impl Daemon {
     #[must_use]
     pub fn interface(&self) -> &str {
         &self.shared.interface
+    }
+
+    /// Why the daemon ended itself, if it has (see
+    /// [`DaemonOptions::on_end`]).
+    #[must_use]
+    pub fn ended(&self) -> Option<&str> {
+        self.shared.ended.get().map(String::as_str)
     }
 
     /// The UDP port the device listens on.

@@ -295,6 +295,14 @@ mod imp {
             Ok(n.saturating_sub(VIRTIO_NET_HDR_LEN))
         }
 
+        /// Whether the file descriptor is still attached to a network
+        /// interface: `false` once the interface was deleted (`ip link
+        /// del`), when the kernel answers `TUNGETIFF` with `EBADFD`.
+        #[must_use]
+        pub fn attached(&self) -> bool {
+            self.dev.name().is_ok()
+        }
+
         /// Reads a batch: one packet, or with offload a segment train split
         /// into MTU-sized packets ([`TunReadBatch::packet`]). Blocks like
         /// [`Self::recv`]; returns the number of packets.
@@ -448,6 +456,11 @@ mod imp {
         /// No offload.
         #[must_use]
         pub fn offload(&self) -> bool {
+            false
+        }
+        /// Never attached.
+        #[must_use]
+        pub fn attached(&self) -> bool {
             false
         }
         /// Unsupported.
