@@ -83,5 +83,30 @@ fn transport(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, handshake_primitives, transport);
+/// mac1 of a hybrid initiation (1,300 bytes covered): eight one after the
+/// other, and eight at once (`mac_many`, the batched check a handshake
+/// worker does under a flood). Both backends share BLAKE2s, so one run.
+fn mac1(c: &mut Criterion) {
+    const COVERED: usize = 1300;
+    let be = backend(BackendKind::AwsLc);
+    let key = [9u8; 32];
+    let messages: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; COVERED]).collect();
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let mut group = c.benchmark_group("mac1_8x1300B");
+    group.throughput(Throughput::Elements(8));
+    group.bench_function("one_at_a_time", |b| {
+        b.iter(|| {
+            for m in &refs {
+                black_box(be.mac(&key, &[black_box(m)]));
+            }
+        })
+    });
+    let mut out = [[0u8; 16]; 8];
+    group.bench_function("mac_many", |b| {
+        b.iter(|| be.mac_many(&key, black_box(&refs), black_box(&mut out)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, handshake_primitives, transport, mac1);
 criterion_main!(benches);
