@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
             batch.push((src, datagram));
             continue;
         }
-        d.decapsulate_many(now, &batch, &mut out, |_, _| {});
+        d.decapsulate_many(|| now, &batch, &mut out, |_, _| {});
         batch.clear();
         let _ = d.decapsulate(now, src, datagram, &mut out);
         while let Ok(a) = d.update_timers(now, &mut out) {
@@ -76,5 +76,5 @@ fuzz_target!(|data: &[u8]| {
         mono: t,
         unix: Duration::from_secs(1_700_000_000) + t,
     };
-    d.decapsulate_many(now, &batch, &mut out, |_, _| {});
+    d.decapsulate_many(|| now, &batch, &mut out, |_, _| {});
 });

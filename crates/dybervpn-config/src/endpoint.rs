@@ -118,10 +118,12 @@ fn interface_index(name: &str) -> Option<u32> {
     }
 }
 
-/// Whether `scope` can name a network interface: an index, or a Linux
-/// interface name (1 to 15 bytes, no "/", ":", "%" or white space).
+/// Whether `scope` can name a network interface: an index (not 0, which
+/// names none), or a Linux interface name (1 to 15 bytes, no "/", ":",
+/// "%" or white space).
 fn is_interface(scope: &str) -> bool {
-    (1..=15).contains(&scope.len())
+    scope.parse::<u32>() != Ok(0)
+        && (1..=15).contains(&scope.len())
         && scope
             .chars()
             .all(|c| c.is_ascii_graphic() && !matches!(c, '/' | ':' | '%' | '[' | ']'))
@@ -260,6 +262,7 @@ mod tests {
         assert!(err.to_string().contains("nosuchif0"), "{err}");
         for bad in [
             "[fe80::1%]:9",
+            "[fe80::1%0]:9",
             "[fe80::1%a/b]:9",
             "[fe80::1%waytoolonginterface]:9",
         ] {

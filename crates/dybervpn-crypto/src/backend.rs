@@ -155,8 +155,13 @@ pub trait CryptoBackend: Send + Sync + fmt::Debug {
     /// `out[i] = MAC(key, inputs[i])` for every `i` below the shorter of
     /// the two lengths: the same result as [`CryptoBackend::mac`] on each,
     /// computed together where the implementation can do several at once.
+    /// The default calls [`CryptoBackend::mac`] for each, so a backend that
+    /// replaces `mac` alone stays consistent; the built-in backends
+    /// replace both, with `blake2s::mac_many` here.
     fn mac_many(&self, key: &[u8; 32], inputs: &[&[u8]], out: &mut [[u8; 16]]) {
-        crate::blake2s::mac_many(key, inputs, out);
+        for (input, mac) in inputs.iter().zip(out.iter_mut()) {
+            *mac = self.mac(key, &[input]);
+        }
     }
 }
 

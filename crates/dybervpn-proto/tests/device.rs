@@ -410,7 +410,8 @@ fn decapsulate_many_gives_what_decapsulate_gives() {
     };
     for mode in Mode::ALL {
         for under_load in [false, true] {
-            let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, mode);
+            let counting = Counting::new(backend(BackendKind::AwsLc));
+            let p = pair_with(backend(BackendKind::AwsLc), counting.clone(), mode, mode);
             let (batched, twin) = (&p.b.device, twin_of_b(&p, mode));
             if under_load {
                 batched.set_under_load(Some(true));
@@ -448,7 +449,7 @@ fn decapsulate_many_gives_what_decapsulate_gives() {
                 batch.iter().map(|d| (from, d.as_slice())).collect();
             let mut got = Vec::new();
             let mut out = vec![0u8; BUF];
-            batched.decapsulate_many(t, &datagrams, &mut out, |i, r| got.push((i, gist(r))));
+            batched.decapsulate_many(|| t, &datagrams, &mut out, |i, r| got.push((i, gist(r))));
             let want: Vec<_> = batch
                 .iter()
                 .enumerate()
@@ -463,6 +464,15 @@ fn decapsulate_many_gives_what_decapsulate_gives() {
             assert_eq!(
                 batched.drop_count(dybervpn_proto::DropReason::BadMac1),
                 5,
+                "{mode}"
+            );
+            // And the mac1 were computed in batches: one per chunk of the
+            // 11 datagrams with more than one handshake message in it.
+            assert_eq!(
+                counting
+                    .batched_macs
+                    .load(std::sync::atomic::Ordering::SeqCst),
+                2,
                 "{mode}"
             );
         }

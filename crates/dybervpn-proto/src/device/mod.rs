@@ -394,8 +394,10 @@ impl Device {
 
     /// Processes several datagrams, each from its own source, in order:
     /// calls `each` with the datagram's position and what
-    /// [`Device::decapsulate`] would have returned for it, the action
-    /// written to `out` (which each call reuses).
+    /// [`Device::decapsulate`] would have returned for it at the time
+    /// `now` gives just before (the caller's clock: one message may be a
+    /// whole handshake, a millisecond in pq-only), the action written to
+    /// `out` (which each call reuses).
     ///
     /// The difference is the cost: the mac1 of the handshake messages among
     /// them are computed together, [`MAC1_BATCH`] at a time, which a SIMD
@@ -405,7 +407,7 @@ impl Device {
     /// several messages waiting hands them over together.
     pub fn decapsulate_many(
         &self,
-        now: Now,
+        mut now: impl FnMut() -> Now,
         datagrams: &[(SocketAddr, &[u8])],
         out: &mut [u8],
         mut each: impl FnMut(usize, Result<Action<'_>, ProtoError>),
@@ -420,7 +422,7 @@ impl Device {
             self.checker.mac1_valid_many(b, &macs, &mut valid);
             for (i, ((src, datagram), valid)) in chunk.iter().zip(valid).enumerate() {
                 let mac1 = valid.map_or(Mac1::Unchecked, Mac1::Checked);
-                let result = self.decapsulate_with(now, *src, datagram, out, mac1);
+                let result = self.decapsulate_with(now(), *src, datagram, out, mac1);
                 each(chunk_no * MAC1_BATCH + i, result);
             }
         }

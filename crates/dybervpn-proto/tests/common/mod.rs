@@ -214,6 +214,8 @@ pub struct Counting {
     pub inner: Arc<dyn CryptoBackend>,
     pub asymmetric: AtomicUsize,
     pub broken_rng: AtomicBool,
+    /// Calls of `mac_many` with more than one input.
+    pub batched_macs: AtomicUsize,
 }
 
 impl Counting {
@@ -222,6 +224,7 @@ impl Counting {
             inner,
             asymmetric: AtomicUsize::new(0),
             broken_rng: AtomicBool::new(false),
+            batched_macs: AtomicUsize::new(0),
         })
     }
     fn rng(&self) -> Result<(), CryptoError> {
@@ -246,6 +249,15 @@ impl CryptoBackend for Counting {
     fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
         self.rng()?;
         self.inner.fill_random(out)
+    }
+    fn mac(&self, key: &[u8; 32], parts: &[&[u8]]) -> [u8; 16] {
+        self.inner.mac(key, parts)
+    }
+    fn mac_many(&self, key: &[u8; 32], inputs: &[&[u8]], out: &mut [[u8; 16]]) {
+        if inputs.len() > 1 {
+            self.batched_macs.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.mac_many(key, inputs, out);
     }
     fn x25519_generate(&self) -> Result<(X25519SecretKey, X25519PublicKey), CryptoError> {
         self.tick();

@@ -579,14 +579,16 @@ fn handshake_worker(
             *d = (q.reply.remote, q.buf.get(..q.len).unwrap_or_default());
         }
         let datagrams = &datagrams[..batch.len().min(MAC1_BATCH)];
-        let now = shared.clock.now();
-        shared
-            .device
-            .decapsulate_many(now, datagrams, &mut out, |i, result| {
+        shared.device.decapsulate_many(
+            || shared.clock.now(),
+            datagrams,
+            &mut out,
+            |i, result| {
                 if let (Some(&(src, datagram)), Some(q)) = (datagrams.get(i), batch.get(i)) {
-                    answer(shared, now, datagram, q.reply, src, result);
+                    answer(shared, shared.clock.now(), datagram, q.reply, src, result);
                 }
-            });
+            },
+        );
         for q in batch.drain(..) {
             let _ = give_back.try_send(q.buf);
         }

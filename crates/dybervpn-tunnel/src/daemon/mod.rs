@@ -94,29 +94,38 @@ impl Shared {
             return;
         }
         if self.ended.set(why.clone()).is_ok() {
-            tracing::error!(interface = %self.interface, "{why}; shutting down");
-            if let Some(hook) = &self.on_end {
-                (hook.0)();
+            match &self.on_end {
+                Some(hook) => {
+                    tracing::error!(interface = %self.interface, "{why}; shutting down");
+                    (hook.0)();
+                }
+                None => tracing::error!(
+                    interface = %self.interface,
+                    "{why}; the interface cannot work until its owner stops it"
+                ),
             }
         }
     }
 
     /// Ends the daemon if its userspace-API socket is gone or is no longer
     /// the one it created, as wireguard-go does (removing the socket is
-    /// one way scripts stop a userspace WireGuard).
+    /// one way scripts stop a userspace WireGuard). Any other failure to
+    /// look (an I/O error) leaves it running.
     fn check_uapi_socket(&self) {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         let Some((path, dev, ino)) = self.uapi_socket.get() else {
             return;
         };
-        let same = std::fs::symlink_metadata(path)
-            .is_ok_and(|m| m.file_type().is_socket() && m.dev() == *dev && m.ino() == *ino);
-        if !same {
-            self.end(format!(
-                "its userspace-API socket {} was removed",
-                path.display()
-            ));
-        }
+        let what = match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "removed",
+            Err(_) => return,
+            Ok(m) if m.file_type().is_socket() && m.dev() == *dev && m.ino() == *ino => return,
+            Ok(_) => "replaced",
+        };
+        self.end(format!(
+            "its userspace-API socket {} was {what}",
+            path.display()
+        ));
     }
 
     fn wake_timers(&self) {

@@ -17,7 +17,7 @@
 
 use std::fs::{self, DirBuilder};
 use std::io::{self, BufReader};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -48,6 +48,11 @@ pub fn socket_path_in(dir: &Path, interface: &str) -> PathBuf {
 #[derive(Debug)]
 pub struct UapiServer {
     path: PathBuf,
+    /// The socket file as bound (device, inode): only that one is removed.
+    identity: Option<(u64, u64)>,
+    /// The listening socket, shared with the accepting thread, to wake
+    /// its `accept` when stopping.
+    waker: Option<socket2::Socket>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -67,6 +72,11 @@ impl UapiServer {
         let path = socket_path_in(dir, interface);
         remove_stale(&path)?;
         let listener = bind_private(dir, interface, &path)?;
+        let identity = fs::symlink_metadata(&path).ok().map(|m| (m.dev(), m.ino()));
+        let waker = listener
+            .try_clone()
+            .ok()
+            .map(|l| socket2::Socket::from(std::os::fd::OwnedFd::from(l)));
 
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = Arc::clone(&stop);
@@ -83,6 +93,8 @@ impl UapiServer {
         };
         Ok(Self {
             path,
+            identity,
+            waker,
             stop,
             thread: Some(thread),
         })
@@ -98,16 +110,32 @@ impl UapiServer {
 impl Drop for UapiServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept with a connection of our own. If that
-        // fails the thread is left to die with the process rather than
-        // risk joining a thread that never wakes.
-        let woke = UnixStream::connect(&self.path).is_ok();
+        // Wake the blocking accept: shutting the listening socket down
+        // makes it fail (EINVAL on Linux), whether or not the socket file
+        // is still there. A connection to the path would not do: the file
+        // may be gone, or another process's. If neither wakes it, the
+        // thread is left to die with the process rather than joined
+        // forever.
+        let woke = self
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.shutdown(std::net::Shutdown::Both).is_ok())
+            || UnixStream::connect(&self.path).is_ok();
         if let Some(t) = self.thread.take() {
             if woke {
                 let _ = t.join();
             }
         }
-        let _ = fs::remove_file(&self.path);
+        // Only the socket this server bound: not one put in its place.
+        let ours = match self.identity {
+            Some(bound) => {
+                fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == bound)
+            }
+            None => true,
+        };
+        if ours {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -359,7 +359,15 @@ fn parse_endpoint(value: &str) -> Result<SocketAddr, String> {
     }
     let not_numeric =
         || format!("{value:?} is not ip:port or [ipv6]:port (names are resolved by the client)");
-    let endpoint: dybervpn_config::Endpoint = value.parse().map_err(|_| not_numeric())?;
+    let endpoint: dybervpn_config::Endpoint = value.parse().map_err(|e: String| {
+        // A scoped address says what is wrong with it (the port, the
+        // interface name); anything else gets the general answer.
+        if value.contains('%') {
+            format!("{value:?}: {e}")
+        } else {
+            not_numeric()
+        }
+    })?;
     match endpoint.host {
         dybervpn_config::Host::ScopedIp(..) => endpoint.resolve().map_err(|e| e.to_string()),
         _ => Err(not_numeric()),

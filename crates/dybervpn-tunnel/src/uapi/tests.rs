@@ -162,7 +162,12 @@ fn parses_the_xplatform_example() {
     let missing = body.replace("%2]", "%nosuchif0]");
     assert!(matches!(
         parse_set(&missing),
-        Err(UapiError::Invalid { line: 10, .. })
+        Err(UapiError::Invalid { line: 10, ref message, .. }) if message.contains("nosuchif0")
+    ));
+    let bad_port = body.replace("%2]:51820", "%lo]:0");
+    assert!(matches!(
+        parse_set(&bad_port),
+        Err(UapiError::Invalid { line: 10, ref message, .. }) if message.contains("port")
     ));
     let body = body.replace("[abcd:23::33%2]:51820", "[abcd:23::33]:51820");
     let cs = parse_set(&body).expect("valid request");
@@ -540,6 +545,38 @@ fn server_serves_clients_and_cleans_up() {
     drop(server);
     assert!(!path.exists(), "socket removed on drop");
     assert!(client::get_in(&dir.0, "dvtest0").is_err());
+}
+
+/// A server whose socket file was removed, or removed and replaced by
+/// another process's, still stops: its accepting thread ends (it held the
+/// target) and drop returns; a socket put in its place is left alone.
+#[test]
+fn a_server_stops_cleanly_after_its_socket_is_removed_or_replaced() {
+    let dir = TempDir::new("uapi-gone");
+    for replaced in [false, true] {
+        let fake = Arc::new(Fake::default());
+        let server = UapiServer::start_in(&dir.0, "dvgone0", fake.clone()).expect("server");
+        let path = server.path().to_owned();
+        std::fs::remove_file(&path).expect("rm");
+        let other = replaced.then(|| std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(server);
+            let _ = done.send(());
+        });
+        assert!(
+            finished.recv_timeout(Duration::from_secs(5)).is_ok(),
+            "drop hung (replaced: {replaced})"
+        );
+        assert_eq!(
+            Arc::strong_count(&fake),
+            1,
+            "the accepting thread still runs (replaced: {replaced})"
+        );
+        assert_eq!(path.exists(), replaced, "only our own socket is removed");
+        drop(other);
+        let _ = std::fs::remove_file(&path);
+    }
 }
 
 #[test]
