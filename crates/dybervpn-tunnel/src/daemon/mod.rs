@@ -359,11 +359,8 @@ impl Daemon {
             })?,
         );
         if let Some(server) = &daemon.uapi {
-            use std::os::unix::fs::MetadataExt;
-            if let Ok(m) = std::fs::symlink_metadata(server.path()) {
-                let _ = shared
-                    .uapi_socket
-                    .set((server.path().to_owned(), m.dev(), m.ino()));
+            if let Some((dev, ino)) = server.identity() {
+                let _ = shared.uapi_socket.set((server.path().to_owned(), dev, ino));
             }
         }
         if let Some(listen) = iface.metrics_listen {

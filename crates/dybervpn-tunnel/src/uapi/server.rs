@@ -13,15 +13,20 @@
 //!   own goroutine. So a client that keeps its connection open, or stalls
 //!   mid-request, does not hold up `wg show` for others; read and write
 //!   timeouts end a stalled one.
+//! * Stopping shuts the listening socket down (which wakes `accept`, with
+//!   or without a socket file at the path) and every connection being
+//!   served, so no client holds the daemon up; the socket file is removed
+//!   only if it is still the one this server bound.
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::fs::{self, DirBuilder};
 use std::io::{self, BufReader};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -53,8 +58,19 @@ pub struct UapiServer {
     /// The listening socket, shared with the accepting thread, to wake
     /// its `accept` when stopping.
     waker: Option<socket2::Socket>,
+    /// The connections being served, shut down when stopping so that none
+    /// (a client sending request after request, or reading a large answer
+    /// slowly) keeps the server from stopping.
+    open: Arc<Mutex<Connections>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// The connections being served: a handle on each socket, by number.
+#[derive(Debug, Default)]
+struct Connections {
+    next: u64,
+    open: HashMap<u64, socket2::Socket>,
 }
 
 impl UapiServer {
@@ -79,11 +95,15 @@ impl UapiServer {
             .map(|l| socket2::Socket::from(std::os::fd::OwnedFd::from(l)));
 
         let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = Arc::clone(&stop);
-        let conn_name = format!("uapi-{interface}-c");
+        let open = Arc::new(Mutex::new(Connections::default()));
+        let accepting = Accepting {
+            stop: Arc::clone(&stop),
+            open: Arc::clone(&open),
+            conn_name: format!("uapi-{interface}-c"),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("uapi-{interface}"))
-            .spawn(move || accept_loop(&listener, &stop_flag, target.as_ref(), &conn_name));
+            .spawn(move || accept_loop(&listener, &accepting, target.as_ref()));
         let thread = match thread {
             Ok(t) => t,
             Err(e) => {
@@ -95,8 +115,22 @@ impl UapiServer {
             path,
             identity,
             waker,
+            open,
             stop,
             thread: Some(thread),
+        })
+    }
+
+    /// The socket file as bound: its device and inode.
+    #[must_use]
+    pub fn identity(&self) -> Option<(u64, u64)> {
+        self.identity
+    }
+
+    /// Whether the file at the path is still the socket this server bound.
+    fn still_ours(&self) -> bool {
+        self.identity.is_some_and(|bound| {
+            fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == bound)
         })
     }
 
@@ -112,31 +146,75 @@ impl Drop for UapiServer {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the blocking accept: shutting the listening socket down
         // makes it fail (EINVAL on Linux), whether or not the socket file
-        // is still there. A connection to the path would not do: the file
-        // may be gone, or another process's. If neither wakes it, the
-        // thread is left to die with the process rather than joined
-        // forever.
+        // is still there. Failing that, a connection to the path, but only
+        // if the file there is still ours: another process's would accept
+        // it and leave ours asleep. If neither wakes it, the thread is left
+        // to die with the process rather than joined forever.
         let woke = self
             .waker
             .as_ref()
             .is_some_and(|w| w.shutdown(std::net::Shutdown::Both).is_ok())
-            || UnixStream::connect(&self.path).is_ok();
+            || (self.still_ours() && UnixStream::connect(&self.path).is_ok());
+        // End the connections being served: their next read or write
+        // fails. One registered after this sweep saw `stop` first (both
+        // happen under the lock) and was never served.
+        for conn in lock(&self.open).open.values() {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
         if let Some(t) = self.thread.take() {
             if woke {
                 let _ = t.join();
             }
         }
         // Only the socket this server bound: not one put in its place.
-        let ours = match self.identity {
-            Some(bound) => {
-                fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == bound)
-            }
-            None => true,
-        };
-        if ours {
+        if self.still_ours() {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+fn lock(open: &Mutex<Connections>) -> std::sync::MutexGuard<'_, Connections> {
+    open.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the accepting thread shares with the server.
+struct Accepting {
+    stop: Arc<AtomicBool>,
+    open: Arc<Mutex<Connections>>,
+    /// The name of the connection threads.
+    conn_name: String,
+}
+
+/// A connection while it is served: registered in [`Connections`] and
+/// removed from it when dropped, however the connection ends.
+struct Registered<'a> {
+    open: &'a Mutex<Connections>,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock(self.open).open.remove(&self.id);
+    }
+}
+
+/// Registers `stream` unless the server is stopping (checked under the
+/// lock the stopping server sweeps under, so a connection is either swept
+/// or never served).
+fn register<'a>(accepting: &'a Accepting, stream: &UnixStream) -> Option<Registered<'a>> {
+    let handle = socket2::Socket::from(std::os::fd::OwnedFd::from(stream.try_clone().ok()?));
+    let mut open = lock(&accepting.open);
+    if accepting.stop.load(Ordering::SeqCst) {
+        return None;
+    }
+    let id = open.next;
+    open.next = open.next.wrapping_add(1);
+    open.open.insert(id, handle);
+    Some(Registered {
+        open: &accepting.open,
+        id,
+    })
 }
 
 /// Gives a connection slot back when dropped, so a connection thread that
@@ -149,20 +227,14 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// `conn_name` names the connection threads.
-fn accept_loop(
-    listener: &UnixListener,
-    stop: &AtomicBool,
-    target: &dyn UapiTarget,
-    conn_name: &str,
-) {
+fn accept_loop(listener: &UnixListener, accepting: &Accepting, target: &dyn UapiTarget) {
     let active = AtomicUsize::new(0);
-    // Bounded by the process's life: ends when `stop` is set and a
-    // connection wakes the accept; the scope then waits for the
-    // connections still being served, each bounded by its timeouts.
+    // Bounded by the process's life: ends when `stop` is set and the
+    // listener is shut down; the scope then waits for the connections
+    // still being served, which the stopping server shuts down too.
     std::thread::scope(|scope| loop {
         let conn = listener.accept();
-        if stop.load(Ordering::SeqCst) {
+        if accepting.stop.load(Ordering::SeqCst) {
             return;
         }
         let Ok((stream, _)) = conn else {
@@ -175,20 +247,25 @@ fn accept_loop(
         {
             continue;
         }
+        let Some(registered) = register(accepting, &stream) else {
+            continue;
+        };
         let slot = Slot(&active);
         if active.fetch_add(1, Ordering::AcqRel) < MAX_CONNECTIONS {
             // If no thread can be made, the connection and its slot go
             // with the closure: the client sees it closed.
             let _ = std::thread::Builder::new()
-                .name(conn_name.to_owned())
+                .name(accepting.conn_name.clone())
                 .spawn_scoped(scope, move || {
                     let _slot = slot;
+                    let _registered = registered;
                     serve(&stream, target);
                 });
             continue;
         }
         drop(slot);
         serve(&stream, target);
+        drop(registered);
     });
 }
 

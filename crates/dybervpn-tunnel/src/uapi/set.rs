@@ -354,8 +354,12 @@ fn parse_true(n: usize, key: &str, value: &str) -> Result<bool, UapiError> {
 /// what `getnameinfo` gives it, an interface name (looked up here, in the
 /// daemon's network namespace). Host names are the client's to resolve.
 fn parse_endpoint(value: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = value.parse::<SocketAddr>() {
-        return Ok(addr);
+    // Scoped addresses all go through the same checks (no scope 0, no
+    // port 0), whether the scope is a number or a name.
+    if !value.contains('%') {
+        if let Ok(addr) = value.parse::<SocketAddr>() {
+            return Ok(addr);
+        }
     }
     let not_numeric =
         || format!("{value:?} is not ip:port or [ipv6]:port (names are resolved by the client)");

@@ -579,6 +579,45 @@ fn a_server_stops_cleanly_after_its_socket_is_removed_or_replaced() {
     }
 }
 
+/// A client that keeps its connection open does not hold up stopping:
+/// the server shuts the connections it serves down, so drop returns well
+/// before the client timeout (10 s) would end the connection.
+#[test]
+fn a_server_stops_at_once_with_a_client_connected() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("uapi-busy");
+    let fake = Arc::new(Fake::default());
+    let server = UapiServer::start_in(&dir.0, "dvbusy0", fake.clone()).expect("server");
+    let mut client = std::os::unix::net::UnixStream::connect(server.path()).expect("connect");
+    // One request answered, then the connection stays open.
+    client.write_all(b"get=1\n\n").expect("request");
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"errno=0\n\n") {
+        assert_eq!(
+            client.read(&mut byte).expect("answer"),
+            1,
+            "answer cut short"
+        );
+        answer.push(byte[0]);
+    }
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(server);
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(Duration::from_secs(3)).is_ok(),
+        "drop waited for the open connection"
+    );
+    assert_eq!(Arc::strong_count(&fake), 1);
+    // The client sees its connection closed.
+    assert!(matches!(client.read(&mut byte), Ok(0) | Err(_)));
+}
+
 #[test]
 fn stale_socket_is_replaced_but_other_files_are_not() {
     let dir = TempDir::new("uapi-stale");
