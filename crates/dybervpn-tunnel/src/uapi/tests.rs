@@ -547,6 +547,18 @@ fn server_serves_clients_and_cleans_up() {
     assert!(client::get_in(&dir.0, "dvtest0").is_err());
 }
 
+/// Drops `server` on a thread of its own; whether that ended `within`
+/// (a drop that hangs is left behind, and the test fails rather than
+/// hangs).
+fn dropped_within(server: UapiServer, within: Duration) -> bool {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(server);
+        let _ = done.send(());
+    });
+    finished.recv_timeout(within).is_ok()
+}
+
 /// A server whose socket file was removed, or removed and replaced by
 /// another process's, still stops: its accepting thread ends (it held the
 /// target) and drop returns; a socket put in its place is left alone.
@@ -559,13 +571,8 @@ fn a_server_stops_cleanly_after_its_socket_is_removed_or_replaced() {
         let path = server.path().to_owned();
         std::fs::remove_file(&path).expect("rm");
         let other = replaced.then(|| std::os::unix::net::UnixListener::bind(&path).expect("bind"));
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            drop(server);
-            let _ = done.send(());
-        });
         assert!(
-            finished.recv_timeout(Duration::from_secs(5)).is_ok(),
+            dropped_within(server, Duration::from_secs(5)),
             "drop hung (replaced: {replaced})"
         );
         assert_eq!(
@@ -604,13 +611,8 @@ fn a_server_stops_at_once_with_a_client_connected() {
         );
         answer.push(byte[0]);
     }
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        drop(server);
-        let _ = done.send(());
-    });
     assert!(
-        finished.recv_timeout(Duration::from_secs(3)).is_ok(),
+        dropped_within(server, Duration::from_secs(3)),
         "drop waited for the open connection"
     );
     assert_eq!(Arc::strong_count(&fake), 1);
