@@ -584,8 +584,8 @@ fn handshake_worker(
             datagrams,
             &mut out,
             |i, result| {
-                if let (Some(&(src, datagram)), Some(q)) = (datagrams.get(i), batch.get(i)) {
-                    answer(shared, shared.clock.now(), datagram, q.reply, src, result);
+                if let (Some(&(_, datagram)), Some(q)) = (datagrams.get(i), batch.get(i)) {
+                    answer(shared, shared.clock.now(), datagram, q.reply, result);
                 }
             },
         );
@@ -601,9 +601,9 @@ fn answer(
     now: Now,
     datagram: &[u8],
     reply: Reply,
-    src: SocketAddr,
     result: Result<Action<'_>, ProtoError>,
 ) {
+    let src = reply.remote;
     let from = result.as_ref().map(|action| match action {
         Action::SendToNetwork { peer, .. } => *peer,
         Action::DeliverToTunnel { peer, .. } => Some(*peer),

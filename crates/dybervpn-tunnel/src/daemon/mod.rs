@@ -34,6 +34,7 @@ use crate::os::tun::{Tun, TunOptions};
 use crate::os::udp::UdpSockets;
 use crate::peers::{PeerInfo, PeerTable};
 use crate::prefix::Prefix;
+use crate::uapi::server::{SocketFile, SocketState};
 use crate::uapi::UapiServer;
 
 /// How often a UDP reader re-checks the stop flag when nothing arrives.
@@ -67,9 +68,9 @@ pub(crate) struct Shared {
     /// Why the daemon ended itself, once it has ([`Shared::end`]).
     ended: OnceLock<String>,
     on_end: Option<EndHook>,
-    /// The userspace-API socket as it was created (path, device, inode):
-    /// the daemon ends when it is removed or replaced.
-    uapi_socket: OnceLock<(PathBuf, u64, u64)>,
+    /// The userspace-API socket as it was created: the daemon ends when it
+    /// is removed or replaced.
+    uapi_socket: OnceLock<SocketFile>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -112,19 +113,17 @@ impl Shared {
     /// one way scripts stop a userspace WireGuard). Any other failure to
     /// look (an I/O error) leaves it running.
     fn check_uapi_socket(&self) {
-        use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        let Some((path, dev, ino)) = self.uapi_socket.get() else {
+        let Some(socket) = self.uapi_socket.get() else {
             return;
         };
-        let what = match std::fs::symlink_metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "removed",
-            Err(_) => return,
-            Ok(m) if m.file_type().is_socket() && m.dev() == *dev && m.ino() == *ino => return,
-            Ok(_) => "replaced",
+        let what = match socket.state() {
+            SocketState::Ours | SocketState::Unknown => return,
+            SocketState::Removed => "removed",
+            SocketState::Replaced => "replaced",
         };
         self.end(format!(
             "its userspace-API socket {} was {what}",
-            path.display()
+            socket.path().display()
         ));
     }
 
@@ -358,10 +357,8 @@ impl Daemon {
                 })
             })?,
         );
-        if let Some(server) = &daemon.uapi {
-            if let Some((dev, ino)) = server.identity() {
-                let _ = shared.uapi_socket.set((server.path().to_owned(), dev, ino));
-            }
+        if let Some(bound) = daemon.uapi.as_ref().and_then(UapiServer::bound) {
+            let _ = shared.uapi_socket.set(bound.clone());
         }
         if let Some(listen) = iface.metrics_listen {
             daemon.metrics_server = Some(observe::start(&shared, listen).map_err(|e| {

@@ -48,13 +48,66 @@ pub fn socket_path_in(dir: &Path, interface: &str) -> PathBuf {
     dir.join(format!("{interface}.sock"))
 }
 
+/// The socket file a server bound, by path, device and inode: what tells
+/// it from a file put at the same path later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+/// What is at a [`SocketFile`]'s path now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketState {
+    /// The socket that was bound.
+    Ours,
+    /// Nothing.
+    Removed,
+    /// Another file (or another socket).
+    Replaced,
+    /// It could not be looked at (an I/O error other than "not found").
+    Unknown,
+}
+
+impl SocketFile {
+    /// The socket file at `path`, as it is now.
+    fn at(path: &Path) -> Option<Self> {
+        let m = fs::symlink_metadata(path).ok()?;
+        Some(Self {
+            path: path.to_owned(),
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// The path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What is at the path now: one `stat`.
+    #[must_use]
+    pub fn state(&self) -> SocketState {
+        match fs::symlink_metadata(&self.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => SocketState::Removed,
+            Err(_) => SocketState::Unknown,
+            Ok(m) if m.file_type().is_socket() && (m.dev(), m.ino()) == (self.dev, self.ino) => {
+                SocketState::Ours
+            }
+            Ok(_) => SocketState::Replaced,
+        }
+    }
+}
+
 /// A running userspace-API server. Dropping it stops the thread and removes
 /// the socket.
 #[derive(Debug)]
 pub struct UapiServer {
     path: PathBuf,
-    /// The socket file as bound (device, inode): only that one is removed.
-    identity: Option<(u64, u64)>,
+    /// The socket file as bound: only that one is removed.
+    bound: Option<SocketFile>,
     /// The listening socket, shared with the accepting thread, to wake
     /// its `accept` when stopping.
     waker: Option<socket2::Socket>,
@@ -88,7 +141,7 @@ impl UapiServer {
         let path = socket_path_in(dir, interface);
         remove_stale(&path)?;
         let listener = bind_private(dir, interface, &path)?;
-        let identity = fs::symlink_metadata(&path).ok().map(|m| (m.dev(), m.ino()));
+        let bound = SocketFile::at(&path);
         let waker = listener
             .try_clone()
             .ok()
@@ -113,7 +166,7 @@ impl UapiServer {
         };
         Ok(Self {
             path,
-            identity,
+            bound,
             waker,
             open,
             stop,
@@ -121,17 +174,17 @@ impl UapiServer {
         })
     }
 
-    /// The socket file as bound: its device and inode.
+    /// The socket file as bound.
     #[must_use]
-    pub fn identity(&self) -> Option<(u64, u64)> {
-        self.identity
+    pub fn bound(&self) -> Option<&SocketFile> {
+        self.bound.as_ref()
     }
 
     /// Whether the file at the path is still the socket this server bound.
     fn still_ours(&self) -> bool {
-        self.identity.is_some_and(|bound| {
-            fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == bound)
-        })
+        self.bound
+            .as_ref()
+            .is_some_and(|b| b.state() == SocketState::Ours)
     }
 
     /// The socket's path.

@@ -354,24 +354,17 @@ fn parse_true(n: usize, key: &str, value: &str) -> Result<bool, UapiError> {
 /// what `getnameinfo` gives it, an interface name (looked up here, in the
 /// daemon's network namespace). Host names are the client's to resolve.
 fn parse_endpoint(value: &str) -> Result<SocketAddr, String> {
-    // Scoped addresses all go through the same checks (no scope 0, no
-    // port 0), whether the scope is a number or a name.
-    if !value.contains('%') {
-        if let Ok(addr) = value.parse::<SocketAddr>() {
-            return Ok(addr);
-        }
-    }
     let not_numeric =
         || format!("{value:?} is not ip:port or [ipv6]:port (names are resolved by the client)");
-    let endpoint: dybervpn_config::Endpoint = value.parse().map_err(|e: String| {
-        // A scoped address says what is wrong with it (the port, the
-        // interface name); anything else gets the general answer.
-        if value.contains('%') {
-            format!("{value:?}: {e}")
-        } else {
-            not_numeric()
-        }
-    })?;
+    if !value.contains('%') {
+        return value.parse().map_err(|_| not_numeric());
+    }
+    // Scoped addresses all go through the same checks (no scope 0, no
+    // port 0), whether the scope is a number or a name, and say what is
+    // wrong with them (the port, the interface name).
+    let endpoint: dybervpn_config::Endpoint = value
+        .parse()
+        .map_err(|e: String| format!("{value:?}: {e}"))?;
     match endpoint.host {
         dybervpn_config::Host::ScopedIp(..) => endpoint.resolve().map_err(|e| e.to_string()),
         _ => Err(not_numeric()),
