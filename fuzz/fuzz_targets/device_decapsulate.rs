@@ -10,9 +10,12 @@
 //! Input: a sequence of records `len_hi len_lo src_byte datagram[len]`; each
 //! datagram is processed in order, with time advancing, and after each the
 //! timers are run, so a fuzzer can chain an initiation, transport data and
-//! replays. Records whose `src_byte` has bit 0x40 set are gathered and go
-//! through `Device::decapsulate_many` together (mac1 checked in a batch)
-//! when the next record without it, or the end, comes.
+//! replays. Bit 0x80 of `src_byte` puts the device under load (cookies
+//! required). Records with bit 0x40 set are gathered and go through
+//! `Device::decapsulate_many` together (mac1 checked in a batch), under the
+//! load state they asked for, when a record without 0x40, one asking for
+//! the other load state, or the end comes. (The insecure backend's MACs
+//! are zeros; the SIMD MAC itself is checked by `backends_agree`.)
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +47,11 @@ fuzz_target!(|data: &[u8]| {
     let mut out = vec![0u8; 8192];
     let mut rest = data;
     let mut t = Duration::from_secs(1000);
+    // Records waiting to go through `decapsulate_many`, and the under-load
+    // state the first of them asked for: the batch is sent when a record
+    // without 0x40, or one asking for the other state, comes.
     let mut batch: Vec<(SocketAddr, &[u8])> = Vec::new();
+    let mut batch_load = false;
     while rest.len() >= 3 {
         let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
         let src_byte = rest[2];
@@ -57,13 +64,19 @@ fuzz_target!(|data: &[u8]| {
             mono: t,
             unix: Duration::from_secs(1_700_000_000) + t,
         };
-        d.set_under_load(Some(src_byte & 0x80 != 0));
-        if src_byte & 0x40 != 0 {
+        let load = src_byte & 0x80 != 0;
+        let batched = src_byte & 0x40 != 0;
+        if !batch.is_empty() && (!batched || load != batch_load) {
+            d.set_under_load(Some(batch_load));
+            d.decapsulate_many(|| now, &batch, &mut out, |_, _| {});
+            batch.clear();
+        }
+        if batched {
+            batch_load = load;
             batch.push((src, datagram));
             continue;
         }
-        d.decapsulate_many(|| now, &batch, &mut out, |_, _| {});
-        batch.clear();
+        d.set_under_load(Some(load));
         let _ = d.decapsulate(now, src, datagram, &mut out);
         while let Ok(a) = d.update_timers(now, &mut out) {
             if a == dybervpn_proto::Action::None {
@@ -76,5 +89,6 @@ fuzz_target!(|data: &[u8]| {
         mono: t,
         unix: Duration::from_secs(1_700_000_000) + t,
     };
+    d.set_under_load(Some(batch_load));
     d.decapsulate_many(|| now, &batch, &mut out, |_, _| {});
 });
