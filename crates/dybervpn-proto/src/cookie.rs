@@ -334,6 +334,9 @@ impl CookieState {
         let mac1 = self.last_mac1.ok_or(ProtoError::UnexpectedResponse)?;
         let cookie = open_reply(b, &self.cookie_key, reply, &mac1)?;
         self.cookie = Some((cookie, now));
+        // One reply per message sent, as the kernel does: a recorded reply
+        // replayed later must not make an old cookie look fresh.
+        self.last_mac1 = None;
         Ok(())
     }
 
@@ -430,6 +433,12 @@ mod tests {
             .is_err());
         assert!(!sender.has_cookie());
         sender.consume_reply(&*b, now, &parsed).expect("cookie");
+        // The same reply again (recorded and replayed later) is refused:
+        // it would make the cookie look fresh.
+        assert_eq!(
+            sender.consume_reply(&*b, now + Duration::from_secs(100), &parsed),
+            Err(ProtoError::UnexpectedResponse)
+        );
 
         sender.add_macs(&*b, now, &mut msg);
         let p = Initiation::parse(&msg).expect("parse");

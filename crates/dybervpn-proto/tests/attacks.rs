@@ -322,3 +322,100 @@ fn sustained_flood_stays_under_load_across_seconds() {
     assert_eq!(answer(calm), Err(ProtoError::Decryption));
     assert_eq!(p.b.device.drop_count(DropReason::CookieRequired), 3);
 }
+
+/// `KDF2(key, input)` of docs/protocol.md §1, rebuilt from the backend's
+/// HMAC: what an attacker needs to follow the key schedule.
+fn kdf2(b: &dyn CryptoBackend, key: &[u8; 32], input: &[u8]) -> ([u8; 32], [u8; 32]) {
+    let t0 = b.hmac(key, &[input]);
+    let t1 = b.hmac(t0.expose(), &[&[1]]);
+    let t2 = b.hmac(t0.expose(), &[t1.expose(), &[2]]);
+    (*t1.expose(), *t2.expose())
+}
+
+/// An attacker who can break X25519 (here: who knows the responder's
+/// static X25519 key, which is what breaking it gives) opens a recorded
+/// pq-only initiation's `{t || sig}`, puts a timestamp far in the future
+/// under the genuine signature and seals it again. Were the timestamp not
+/// signed, the responder would accept it and then refuse every genuine
+/// initiation from that peer as a replay. It must refuse the forgery, and
+/// still accept the genuine initiation afterwards.
+#[test]
+fn pq_only_timestamp_cannot_be_replaced_by_an_attacker_who_breaks_x25519() {
+    let mode = Mode::PqOnly;
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, mode);
+    let b = &*backend(BackendKind::AwsLc);
+    let t = now(100);
+    let init = initiation(&p, t);
+    let l = initiation_layout(mode);
+
+    // The key schedule of docs/protocol.md §3.3 up to `ss`, from public
+    // values and the broken X25519 secrets.
+    let mut c = b.hash(&[b"Noise_IKpsk2+KEM+SIG_25519+MLKEM768+MLDSA65_ChaChaPoly_BLAKE2s"]);
+    let mut h = b.hash(&[&c, b"DyberVPN v1 pq-only"]);
+    h = b.hash(&[&h, p.b.public.as_bytes()]);
+    let e_i = &init[8..40];
+    h = b.hash(&[&h, e_i]);
+    c = kdf2(b, &c, e_i).0;
+    let kem_ek = l.kem_ek.expect("pq-only carries an ML-KEM key");
+    h = b.hash(&[&h, &init[kem_ek..l.encrypted_static]]);
+    let e_i = dybervpn_crypto::X25519PublicKey(e_i.try_into().expect("32 bytes"));
+    let es = b.x25519(&p.b.secret, &e_i).expect("es");
+    c = kdf2(b, &c, es.expose()).0;
+    h = b.hash(&[&h, &init[l.encrypted_static..l.encrypted_timestamp]]);
+    let ss = b.x25519(&p.b.secret, &p.a.public).expect("ss");
+    let key = dybervpn_crypto::AeadKey::new(kdf2(b, &c, ss.expose()).1);
+
+    let (sealed, tag) =
+        init[l.encrypted_timestamp..l.mac1].split_at(l.mac1 - l.encrypted_timestamp - 16);
+    let mut plain = sealed.to_vec();
+    let tag: [u8; 16] = tag.try_into().expect("16 bytes");
+    b.aead_open(&key, 0, &h, &mut plain, &tag)
+        .expect("the attacker opens {t || sig}");
+    plain[..12].copy_from_slice(&[0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    let tag = b.aead_seal(&key, 0, &h, &mut plain).expect("seal");
+    let mut forged = init.clone();
+    forged[l.encrypted_timestamp..l.mac1 - 16].copy_from_slice(&plain);
+    forged[l.mac1 - 16..l.mac1].copy_from_slice(&tag);
+    fix_mac1(&mut forged, &p.b.public);
+
+    assert_eq!(
+        p.b.recv(t, p.a.addr, &forged),
+        Err(ProtoError::BadSignature),
+        "the forged timestamp passed the signature check"
+    );
+    assert!(
+        matches!(p.b.recv(t, p.a.addr, &init), Ok(Out::Net(..))),
+        "the genuine initiation must still be answered"
+    );
+}
+
+/// A replayed pq-only initiation is refused on its timestamp, before its
+/// signature is verified: replays of a recorded initiation cost the
+/// responder no ML-DSA verification.
+#[test]
+fn replayed_pq_only_initiation_is_refused_before_its_signature_is_checked() {
+    let counting = Counting::new(backend(BackendKind::AwsLc));
+    let p = pair_with(
+        backend(BackendKind::AwsLc),
+        counting.clone(),
+        Mode::PqOnly,
+        Mode::PqOnly,
+    );
+    let t = now(100);
+    let init = initiation(&p, t);
+    assert!(matches!(p.b.recv(t, p.a.addr, &init), Ok(Out::Net(..))));
+    let verified = counting
+        .verifications
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        p.b.recv(now(101), p.a.addr, &init),
+        Err(ProtoError::ReplayedTimestamp)
+    );
+    assert_eq!(
+        counting
+            .verifications
+            .load(std::sync::atomic::Ordering::SeqCst),
+        verified,
+        "a replay was verified"
+    );
+}

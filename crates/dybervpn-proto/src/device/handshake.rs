@@ -96,22 +96,20 @@ impl Device {
             });
         }
 
-        // ss, sig, {t}
-        let consumed = consume_initiation_finish(b, &peer.crypto, begun, &msg)?;
-        let timestamp = Tai64n::from_bytes(consumed.timestamp);
-        if peer
-            .last_timestamp
-            .is_some_and(|last| !timestamp.is_after(&last))
-        {
-            return Err(ProtoError::ReplayedTimestamp);
-        }
-        if peer
-            .last_initiation_consumed
-            .is_some_and(|t| now.mono.saturating_sub(t) < MIN_INITIATION_INTERVAL)
-        {
-            return Err(ProtoError::InitiationFlood);
-        }
-        peer.last_timestamp = Some(timestamp);
+        // ss, {t}, sig: a replayed or too frequent initiation is refused
+        // before its signature is verified; the timestamp is recorded only
+        // once everything has.
+        let (last_timestamp, last_consumed) = (peer.last_timestamp, peer.last_initiation_consumed);
+        let consumed = consume_initiation_finish(b, &peer.crypto, begun, &msg, |t| {
+            if last_timestamp.is_some_and(|last| !Tai64n::from_bytes(*t).is_after(&last)) {
+                return Err(ProtoError::ReplayedTimestamp);
+            }
+            if last_consumed.is_some_and(|t| now.mono.saturating_sub(t) < MIN_INITIATION_INTERVAL) {
+                return Err(ProtoError::InitiationFlood);
+            }
+            Ok(())
+        })?;
+        peer.last_timestamp = Some(Tai64n::from_bytes(consumed.timestamp));
         peer.last_initiation_consumed = Some(now.mono);
         // Crossed initiations: both sides sent one before seeing the
         // other's. Were both answered, both handshakes would complete and

@@ -7,7 +7,8 @@ use dybervpn_crypto::{
 
 use super::symmetric::SymmetricState;
 use super::{
-    HandshakeKeys, LocalIdentity, PeerCrypto, SIG_CONTEXT_INITIATION, SIG_CONTEXT_RESPONSE,
+    initiation_signed, HandshakeKeys, LocalIdentity, PeerCrypto, SIG_CONTEXT_INITIATION,
+    SIG_CONTEXT_RESPONSE,
 };
 use crate::error::{from_crypto, ProtoError};
 use crate::messages::{
@@ -99,7 +100,9 @@ pub(crate) fn create_initiation(
     let key = sym.mix_key_and_key(b, ss.expose());
     sym.note("ss");
 
-    // sig (pq-only): sign H as it stands before the timestamp AEAD.
+    // sig (pq-only): sign H as it stands before the timestamp AEAD, and
+    // the timestamp, which the AEAD's key alone (from X25519) would not
+    // protect against a quantum attacker.
     let field = &mut msg[l.encrypted_timestamp..l.mac1];
     field[..TIMESTAMP_LEN].copy_from_slice(timestamp);
     if mode == Mode::PqOnly {
@@ -107,8 +110,9 @@ pub(crate) fn create_initiation(
             .mldsa
             .as_ref()
             .ok_or(ProtoError::Crypto(dybervpn_crypto::CryptoError::Signing))?;
+        let signed = initiation_signed(sym.hash(), timestamp);
         let sig = b
-            .mldsa_sign(keys, SIG_CONTEXT_INITIATION, sym.hash())
+            .mldsa_sign(keys, SIG_CONTEXT_INITIATION, &signed)
             .map_err(ProtoError::Crypto)?;
         field[TIMESTAMP_LEN..TIMESTAMP_LEN + sig.as_bytes().len()].copy_from_slice(sig.as_bytes());
     }

@@ -33,6 +33,23 @@ pub(crate) const SIG_CONTEXT_INITIATION: &[u8] = b"DyberVPN v1 pq-only initiatio
 /// ML-DSA-65 context string of the responder's signature.
 pub(crate) const SIG_CONTEXT_RESPONSE: &[u8] = b"DyberVPN v1 pq-only response";
 
+/// What the initiator signs (pq-only): `H || timestamp`, `H` as it stands
+/// before the timestamp's AEAD. The timestamp must be signed: the AEAD's
+/// key comes from X25519 alone, so an attacker who can break X25519 could
+/// otherwise put a timestamp far in the future under a recorded genuine
+/// signature, and the responder, which keeps the latest timestamp, would
+/// refuse every later genuine initiation from that peer.
+pub(crate) fn initiation_signed(
+    hash: &[u8; 32],
+    timestamp: &[u8; crate::messages::TIMESTAMP_LEN],
+) -> [u8; 32 + crate::messages::TIMESTAMP_LEN] {
+    let mut m = [0u8; 32 + crate::messages::TIMESTAMP_LEN];
+    let (h, t) = m.split_at_mut(32);
+    h.copy_from_slice(hash);
+    t.copy_from_slice(timestamp);
+    m
+}
+
 /// This device's long-term keys.
 pub(crate) struct LocalIdentity {
     pub(crate) private: X25519SecretKey,

@@ -8,7 +8,8 @@ use dybervpn_crypto::{
 
 use super::symmetric::SymmetricState;
 use super::{
-    HandshakeKeys, LocalIdentity, PeerCrypto, SIG_CONTEXT_INITIATION, SIG_CONTEXT_RESPONSE,
+    initiation_signed, HandshakeKeys, LocalIdentity, PeerCrypto, SIG_CONTEXT_INITIATION,
+    SIG_CONTEXT_RESPONSE,
 };
 use crate::error::{from_crypto, ProtoError};
 use crate::messages::{
@@ -96,13 +97,20 @@ pub(crate) fn consume_initiation_static(
 }
 
 /// Phase two, once the device has found `peer` by the static key and
-/// checked its mode: `ss`, then `{t}` (classic, hybrid) or `sig` and
-/// `{t || sig}` (pq-only).
+/// checked its mode: `ss`, then `{t}` (classic, hybrid) or `{t || sig}`
+/// and `sig` (pq-only).
+///
+/// `check_timestamp` sees the decrypted timestamp before the signature is
+/// verified and may refuse it (a replay): a replayed pq-only initiation
+/// then costs no ML-DSA verification. Refusing changes nothing, so it is
+/// safe before the signature: only the caller's state after success
+/// records the timestamp.
 pub(crate) fn consume_initiation_finish(
     b: &dyn CryptoBackend,
     peer: &PeerCrypto,
     begun: InitiationStatic,
     msg: &Initiation<'_>,
+    check_timestamp: impl FnOnce(&[u8; TIMESTAMP_LEN]) -> Result<(), ProtoError>,
 ) -> Result<ConsumedInitiation, ProtoError> {
     let InitiationStatic {
         mode,
@@ -127,19 +135,23 @@ pub(crate) fn consume_initiation_finish(
     let key = sym.mix_key_and_key(b, ss.expose());
     sym.note("ss");
 
-    // sig, {t} or {t || sig}
-    let signed = *sym.hash();
+    // {t} or {t || sig}
+    let signed_hash = *sym.hash();
     let plain = sym.decrypt_and_hash(b, &key, msg.encrypted_timestamp)?;
     let timestamp: [u8; TIMESTAMP_LEN] = plain
         .get(..TIMESTAMP_LEN)
         .and_then(|t| t.try_into().ok())
         .ok_or(ProtoError::BadLength)?;
+    check_timestamp(&timestamp)?;
+
+    // sig (pq-only): over H before the AEAD and the timestamp.
     if mode == Mode::PqOnly {
         let public = peer.remote_mldsa.as_ref().ok_or(ProtoError::BadSignature)?;
         let sig = plain
             .get(TIMESTAMP_LEN..TIMESTAMP_LEN + MLDSA65_SIG_LEN)
             .and_then(MlDsaSignature::from_slice)
             .ok_or(ProtoError::BadLength)?;
+        let signed = initiation_signed(&signed_hash, &timestamp);
         b.mldsa_verify(public, SIG_CONTEXT_INITIATION, &signed, &sig)
             .map_err(|_| ProtoError::BadSignature)?;
     }

@@ -57,7 +57,7 @@ pub(crate) fn run(b: &dyn CryptoBackend, mode: Mode) -> Result<Run, ProtoError> 
     let parsed = Initiation::parse(&init_msg)?;
     let begun = consume_initiation_static(b, &r, &parsed)?;
     assert_eq!(begun.remote_static, i.public);
-    let consumed = consume_initiation_finish(b, &r_peer, begun, &parsed)?;
+    let consumed = consume_initiation_finish(b, &r_peer, begun, &parsed, |_| Ok(()))?;
     assert_eq!(consumed.timestamp, [1; 12]);
     let (r_keys, n) = create_response(b, &r, &r_peer, consumed, 22, &mut buf)?;
     let resp_msg = buf[..n].to_vec();
@@ -96,7 +96,8 @@ fn tampered_response_is_refused(mode: Mode, at: usize) {
         let init = buf[..n].to_vec();
         let parsed = Initiation::parse(&init).expect("parse");
         let begun = consume_initiation_static(b, &r, &parsed).expect("static");
-        let consumed = consume_initiation_finish(b, &r_peer, begun, &parsed).expect("finish");
+        let consumed =
+            consume_initiation_finish(b, &r_peer, begun, &parsed, |_| Ok(())).expect("finish");
         let (r_keys, n) = create_response(b, &r, &r_peer, consumed, 2, &mut buf).expect("resp");
         let genuine = buf[..n].to_vec();
         let mut forged = genuine.clone();
@@ -162,8 +163,9 @@ fn tampered_initiation_fields_are_refused() {
                     create_initiation(b, &i, &i_peer, 1, &[1; 12], &mut buf).expect("init");
                 buf[at] ^= 0x10;
                 let parsed = Initiation::parse(&buf[..n]).expect("parse");
-                let result = consume_initiation_static(b, &r, &parsed)
-                    .and_then(|begun| consume_initiation_finish(b, &r_peer, begun, &parsed));
+                let result = consume_initiation_static(b, &r, &parsed).and_then(|begun| {
+                    consume_initiation_finish(b, &r_peer, begun, &parsed, |_| Ok(()))
+                });
                 assert!(
                     matches!(
                         result,
@@ -232,7 +234,7 @@ fn pq_only_signature_from_the_wrong_key_is_rejected() {
         let parsed = Initiation::parse(&buf[..n]).expect("parse");
         let begun = consume_initiation_static(b, &r, &parsed).expect("static");
         assert_eq!(
-            consume_initiation_finish(b, &r_peer, begun, &parsed).err(),
+            consume_initiation_finish(b, &r_peer, begun, &parsed, |_| Ok(())).err(),
             Some(ProtoError::BadSignature)
         );
     }
@@ -253,7 +255,8 @@ fn pq_only_response_signed_by_the_wrong_key_is_rejected() {
         let init = buf[..n].to_vec();
         let parsed = Initiation::parse(&init).expect("parse");
         let begun = consume_initiation_static(b, &r, &parsed).expect("static");
-        let consumed = consume_initiation_finish(b, &r_peer, begun, &parsed).expect("finish");
+        let consumed =
+            consume_initiation_finish(b, &r_peer, begun, &parsed, |_| Ok(())).expect("finish");
         let (_k, n) = create_response(b, &r, &r_peer, consumed, 2, &mut buf).expect("resp");
         let resp = Response::parse(&buf[..n]).expect("parse");
         assert_eq!(
@@ -275,7 +278,7 @@ fn mode_mismatch_is_refused_after_the_static_key() {
     let parsed = Initiation::parse(&buf[..n]).expect("parse");
     let begun = consume_initiation_static(&b, &r, &parsed).expect("static");
     assert_eq!(
-        consume_initiation_finish(&b, &r_peer, begun, &parsed).err(),
+        consume_initiation_finish(&b, &r_peer, begun, &parsed, |_| Ok(())).err(),
         Some(ProtoError::DowngradeRefused {
             expected: Mode::Hybrid,
             received: Mode::Classic

@@ -82,7 +82,8 @@ fn generate() -> String {
         line(&mut out, "initiation (mac1, mac2 zero)", &init);
         let parsed = Initiation::parse(&init).expect("parse");
         let begun = consume_initiation_static(&br, &r, &parsed).expect("static");
-        let consumed = consume_initiation_finish(&br, &r_peer, begun, &parsed).expect("finish");
+        let consumed =
+            consume_initiation_finish(&br, &r_peer, begun, &parsed, |_| Ok(())).expect("finish");
         let (rk, n) =
             create_response(&br, &r, &r_peer, consumed, 0x0a0b_0c0d, &mut buf).expect("resp");
         let resp = buf[..n].to_vec();

@@ -216,6 +216,8 @@ pub struct Counting {
     pub broken_rng: AtomicBool,
     /// Calls of `mac_many` with more than one input.
     pub batched_macs: AtomicUsize,
+    /// Calls of `mldsa_verify` (also counted in `asymmetric`).
+    pub verifications: AtomicUsize,
 }
 
 impl Counting {
@@ -225,6 +227,7 @@ impl Counting {
             asymmetric: AtomicUsize::new(0),
             broken_rng: AtomicBool::new(false),
             batched_macs: AtomicUsize::new(0),
+            verifications: AtomicUsize::new(0),
         })
     }
     fn rng(&self) -> Result<(), CryptoError> {
@@ -321,6 +324,7 @@ impl CryptoBackend for Counting {
         s: &MlDsaSignature,
     ) -> Result<(), CryptoError> {
         self.tick();
+        self.verifications.fetch_add(1, Ordering::SeqCst);
         self.inner.mldsa_verify(p, c, m, s)
     }
     fn aead_seal(
