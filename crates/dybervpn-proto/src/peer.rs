@@ -100,6 +100,9 @@ pub(crate) struct Peer {
     /// The queue can be sent: a session became usable.
     pub(crate) queue_ready: bool,
     pub(crate) stats: PeerStats,
+    /// Taken out of the device by `remove_peer`: a handler that found the
+    /// peer before that must not touch the index table for it.
+    pub(crate) removed: bool,
 }
 
 impl Peer {
@@ -136,6 +139,7 @@ impl Peer {
             handshake_due: false,
             queue_ready: false,
             stats: PeerStats::default(),
+            removed: false,
         }
     }
 

@@ -11,9 +11,9 @@
 //! Memory is bounded: buckets idle for [`RATE_LIMIT_GC_INTERVAL`] are
 //! removed (an idle bucket is full again long before, so forgetting it
 //! changes nothing), collection runs at most once per that interval as the
-//! caller's time advances, and the table never exceeds its cap. When it is
-//! full even after a collection, new sources are refused — failing closed,
-//! as the kernel does. The table is a `HashMap` with std's randomly keyed
+//! caller's time advances, and the table never exceeds its cap. While it
+//! is full, new sources are refused until the next collection — failing
+//! closed, as the kernel does, and without a scan per refused message. The table is a `HashMap` with std's randomly keyed
 //! SipHash, so sources an attacker chooses cannot be made to collide.
 //!
 //! Sans-IO: the caller passes monotonic time to every call.
@@ -94,9 +94,7 @@ impl RateLimiter {
     /// takes a token if so.
     #[must_use]
     pub fn allow(&mut self, now: Duration, ip: IpAddr) -> bool {
-        if now.saturating_sub(self.last_gc) >= RATE_LIMIT_GC_INTERVAL {
-            self.collect(now);
-        }
+        self.collect_if_due(now);
         let source = Source::of(ip);
         if let Some(bucket) = self.buckets.get_mut(&source) {
             let elapsed = now.saturating_sub(bucket.last).as_nanos();
@@ -111,11 +109,12 @@ impl RateLimiter {
                 None => false,
             };
         }
+        // Full: refused until the next collection, at most a second away.
+        // Collecting here instead would scan the whole table (65,536
+        // entries) for every message from a new source while it stays
+        // full, which is what a flood from many addresses would make it.
         if self.buckets.len() >= self.max_entries {
-            self.collect(now);
-            if self.buckets.len() >= self.max_entries {
-                return false;
-            }
+            return false;
         }
         self.buckets.insert(
             source,
@@ -127,9 +126,17 @@ impl RateLimiter {
         true
     }
 
-    /// Removes buckets idle for `RATE_LIMIT_GC_INTERVAL` or longer. `allow`
-    /// calls this by itself as time advances; a caller may also call it
-    /// from its own periodic work.
+    /// Collects (see [`RateLimiter::collect`]) if the last collection was
+    /// `RATE_LIMIT_GC_INTERVAL` or more ago: a scan of the table at most
+    /// once per interval, however often this is called. `allow` calls it;
+    /// so may a caller's periodic work.
+    pub fn collect_if_due(&mut self, now: Duration) {
+        if now.saturating_sub(self.last_gc) >= RATE_LIMIT_GC_INTERVAL {
+            self.collect(now);
+        }
+    }
+
+    /// Removes buckets idle for `RATE_LIMIT_GC_INTERVAL` or longer, now.
     pub fn collect(&mut self, now: Duration) {
         self.last_gc = now;
         self.buckets
@@ -285,6 +292,13 @@ mod tests {
         assert!(!rl.allow(t, v4(10, 0, 0, 3)), "table full: fail closed");
         assert!(rl.allow(t, v4(10, 0, 0, 0)), "known sources still served");
         assert_eq!(rl.len(), 3);
+        // New sources while it is full cost no scan of the table: the
+        // next collection stays where the clock puts it.
+        for i in 4..100 {
+            let soon = t + Duration::from_millis(u64::from(i) * 5);
+            assert!(!rl.allow(soon, v4(10, 0, 0, i)));
+        }
+        assert_eq!(rl.last_gc, t, "a refused source caused a collection");
         let later = t + RATE_LIMIT_GC_INTERVAL;
         assert!(rl.allow(later, v4(10, 0, 0, 3)));
         assert_eq!(rl.len(), 1);

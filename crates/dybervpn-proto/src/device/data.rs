@@ -14,7 +14,7 @@ use crate::transport::{self, padded_len, TransportError};
 use crate::tuning::MAX_QUEUED_PACKETS_PER_PEER;
 use crate::Now;
 
-use super::{lock, Action, Device, IndexEntry};
+use super::{lock, lock_live, Action, Device, IndexEntry};
 
 fn session_error(e: SessionError) -> ProtoError {
     match e {
@@ -76,7 +76,7 @@ impl Device {
                 peer: Some(p.id),
             });
         }
-        let mut p = lock(&peer_lock);
+        let mut p = lock_live(&peer_lock).ok_or(ProtoError::NoSuchPeer)?;
         if p.queue.len() >= MAX_QUEUED_PACKETS_PER_PEER {
             p.queue.pop_front();
             self.drops.count(DropReason::QueueFull);

@@ -19,7 +19,7 @@ use crate::tai64n::Tai64n;
 use crate::tuning::MIN_INITIATION_INTERVAL;
 use crate::Now;
 
-use super::{lock, Action, Device, IndexEntry, Mac1};
+use super::{lock, lock_live, Action, Device, IndexEntry, Mac1};
 
 impl Device {
     /// mac1, then under load mac2 (or a cookie reply), then the rate
@@ -87,7 +87,7 @@ impl Device {
                 .cloned()
                 .ok_or(ProtoError::UnknownPeer)?
         };
-        let mut peer = lock(&peer);
+        let mut peer = lock_live(&peer).ok_or(ProtoError::UnknownPeer)?;
         // Policy: the peer's configured mode only, no downgrade.
         if begun.mode != peer.crypto.mode {
             return Err(ProtoError::DowngradeRefused {
@@ -179,7 +179,7 @@ impl Device {
             return Err(ProtoError::UnknownIndex);
         };
         let peer = self.peer(id).ok_or(ProtoError::UnknownIndex)?;
-        let mut peer = lock(&peer);
+        let mut peer = lock_live(&peer).ok_or(ProtoError::UnknownIndex)?;
         let state = peer
             .pending
             .as_ref()

@@ -164,6 +164,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Locks a peer found through the table, unless it was removed since:
+/// between the lookup and the lock, `remove_peer` may have taken it out
+/// and freed its indices. A handler that went on would put an entry for
+/// it in the index table that nothing frees, and keep its keys alive.
+fn lock_live(peer: &Mutex<Peer>) -> Option<MutexGuard<'_, Peer>> {
+    Some(lock(peer)).filter(|p| !p.removed)
+}
+
 fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(PoisonError::into_inner)
 }
@@ -329,6 +337,7 @@ impl Device {
             peer
         };
         let mut peer = lock(&removed);
+        peer.removed = true;
         let retired = peer.keys.clear();
         let pending = peer.pending.take().map(|p| p.state.local_index);
         peer.queue.clear();
@@ -503,5 +512,27 @@ impl Device {
             load.hold_until = now.saturating_add(UNDER_LOAD_HOLD);
         }
         load.forced.unwrap_or(now < load.hold_until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler that found a peer just before `remove_peer` took it out
+    /// holds a handle to it; locking that handle must now refuse, so the
+    /// handler puts nothing in the index table for a peer that is gone.
+    #[test]
+    fn a_handle_taken_before_removal_is_refused() {
+        let b = dybervpn_crypto::backend(dybervpn_crypto::BackendKind::AwsLc);
+        let (secret, _) = b.x25519_generate().expect("keygen");
+        let d = Device::new(secret, Mode::Hybrid, None, b.clone()).expect("device");
+        let (_, public) = b.x25519_generate().expect("keygen");
+        let id = d.add_peer(PeerConfig::new(public)).expect("peer");
+        let handle = d.peer(id).expect("handle");
+        assert!(lock_live(&handle).is_some(), "a live peer is usable");
+        d.remove_peer(id).expect("remove");
+        assert!(lock_live(&handle).is_none(), "a removed peer was usable");
+        assert!(read(&d.index).is_empty());
     }
 }

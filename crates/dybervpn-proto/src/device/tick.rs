@@ -56,7 +56,7 @@ impl Device {
         // (which takes the table for writing) leaves its "now" in place.
         *lock(&self.round_deadline) = earliest;
         drop(table);
-        lock(&self.limiter).collect(now.mono);
+        lock(&self.limiter).collect_if_due(now.mono);
         Ok(Action::None)
     }
 
