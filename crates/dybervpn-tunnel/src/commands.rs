@@ -28,7 +28,7 @@ use signal_hook::iterator::Signals;
 use crate::daemon::{Daemon, DaemonError, DaemonOptions};
 use crate::os::command::{run, DEFAULT_TIMEOUT};
 use crate::pidfile::{self, PidFile, PID_DIR};
-use crate::uapi::{self, ChangeSet, DeviceSnapshot, PeerChange};
+use crate::uapi::{self, ChangeSet, DeviceSnapshot, PeerChange, ReloadStatus};
 
 /// Where interface names are looked up.
 pub const CONFIG_DIR: &str = "/etc/dybervpn";
@@ -116,13 +116,18 @@ pub fn up_loaded(
 /// userspace-API socket answers.
 fn refuse_if_running(name: &str) -> Result<(), DaemonError> {
     let pid = pidfile::live_pid(Path::new(PID_DIR), name);
-    if pid.is_some() || uapi::client::get(name).is_ok() {
-        return Err(DaemonError::AlreadyRunning {
-            interface: name.to_owned(),
-            pid,
-        });
+    let running = |pid| DaemonError::AlreadyRunning {
+        interface: name.to_owned(),
+        pid,
+    };
+    if pid.is_some() {
+        return Err(running(pid));
     }
-    Ok(())
+    match uapi::client::get(name) {
+        Ok(s) if s.dybervpn_version.is_none() => Err(DaemonError::Foreign(name.to_owned())),
+        Ok(_) => Err(running(None)),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Where a detached daemon's log goes.
@@ -153,28 +158,78 @@ fn detach(name: &str, target: &str) -> Result<(), DaemonError> {
         .process_group(0)
         .spawn()
         .map_err(|e| DaemonError::Os(crate::os::OsError::io("starting the daemon", e)))?;
-    let deadline = Instant::now() + WAIT;
+    match wait_for_start(&mut child, WAIT, || uapi::client::get(name).is_ok()) {
+        Start::Up => Ok(()),
+        Start::Exited(status) => Err(DaemonError::Runtime(format!(
+            "the daemon for {name} exited ({status}); see {} or run \
+             `dybervpn up {target} --foreground`",
+            log_path.display()
+        ))),
+        Start::Stopped => Err(DaemonError::Runtime(format!(
+            "the daemon for {name} did not come up within {WAIT:?} and was stopped; see {}",
+            log_path.display()
+        ))),
+        Start::Killed => Err(DaemonError::Runtime(format!(
+            "the daemon for {name} did not come up within {WAIT:?}, nor stop when asked, \
+             and was killed: it may have left its interface or routes behind; see {}",
+            log_path.display()
+        ))),
+    }
+}
+
+/// How the start of a detached daemon ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Start {
+    /// Its userspace-API socket answered.
+    Up,
+    /// It exited first.
+    Exited(std::process::ExitStatus),
+    /// It did not come up in time, and stopped when asked (SIGTERM).
+    Stopped,
+    /// It did not come up in time, nor stop within another `wait`, and
+    /// was killed (SIGKILL).
+    Killed,
+}
+
+/// Waits up to `wait` for `is_up`, or for `child` to exit. A daemon that
+/// is still starting when the time is up is stopped, so that when `up`
+/// reports a failure no daemon is left to come up behind the operator's
+/// back (and make the next `up` fail as "already up"). SIGTERM first: the
+/// daemon's handler is installed before it starts, so it removes whatever
+/// it has made once its start returns.
+fn wait_for_start(
+    child: &mut std::process::Child,
+    wait: Duration,
+    is_up: impl Fn() -> bool,
+) -> Start {
+    let deadline = Instant::now() + wait;
     // Short pauses first, doubling: the socket usually answers within tens
     // of milliseconds, and a fixed 50 ms pause would add up to 50 ms to `up`.
     let mut pause = Duration::from_millis(1);
     while Instant::now() < deadline {
-        if uapi::client::get(name).is_ok() {
-            return Ok(());
+        if is_up() {
+            return Start::Up;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(DaemonError::Runtime(format!(
-                "the daemon for {name} exited ({status}); see {} or run \
-                 `dybervpn up {target} --foreground`",
-                log_path.display()
-            )));
+            return Start::Exited(status);
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
-    Err(DaemonError::Runtime(format!(
-        "the daemon for {name} did not come up within {WAIT:?}; see {}",
-        log_path.display()
-    )))
+    let _ = run(
+        Command::new("kill").args(["-TERM", &child.id().to_string()]),
+        DEFAULT_TIMEOUT,
+    );
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Start::Stopped;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Start::Killed
 }
 
 fn init_logging(config: &Config) {
@@ -237,13 +292,31 @@ pub fn run_foreground(name: &str, path: &Path, config: Config) -> Result<(), Dae
     // Bounded by the process's life: every signal either reloads or ends it.
     for signal in signals.forever() {
         if signal == SIGHUP {
-            match load(path).and_then(|c| daemon.apply_config(&c)) {
-                Ok(()) => tracing::info!(interface = name, "configuration reloaded"),
-                Err(e) => tracing::warn!(
-                    interface = name,
-                    "reload failed, configuration unchanged: {e}"
-                ),
-            }
+            let (status, message) = match load(path).and_then(|c| daemon.apply_config(&c)) {
+                Ok(not_applied) if not_applied.is_empty() => {
+                    tracing::info!(interface = name, "configuration reloaded");
+                    (ReloadStatus::Applied, "configuration reloaded".to_owned())
+                }
+                Ok(not_applied) => {
+                    let message = format!(
+                        "configuration reloaded, except:\n{}",
+                        not_applied.join("\n")
+                    );
+                    tracing::warn!(interface = name, "{message}");
+                    (ReloadStatus::Partly, message)
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        interface = name,
+                        "reload failed, configuration unchanged: {e}"
+                    );
+                    (
+                        ReloadStatus::Refused,
+                        format!("reload failed, nothing changed: {e}"),
+                    )
+                }
+            };
+            daemon.record_reload(status, message);
             crate::os::mem::release_free_heap();
             continue;
         }
@@ -261,21 +334,34 @@ pub fn run_foreground(name: &str, path: &Path, config: Config) -> Result<(), Dae
 
 /// The change-set that turns a running interface into `config`: peers not
 /// in it are removed; peers whose settings are unchanged keep their
-/// sessions (the daemon only updates what differs).
+/// sessions (the daemon only updates what differs). With it, a line for
+/// each endpoint whose name did not resolve: that peer keeps the endpoint
+/// it has.
 #[must_use]
-pub fn change_set_for(config: &Config) -> ChangeSet {
+pub fn change_set_for(config: &Config) -> (ChangeSet, Vec<String>) {
+    let mut unresolved = Vec::new();
     let mut cs = ChangeSet {
         replace_peers: true,
         fwmark: config.interface.fwmark,
         ..ChangeSet::default()
     };
-    for peer in &config.peers {
+    for (i, peer) in config.peers.iter().enumerate() {
         let mut c = PeerChange::new(peer.public_key);
         c.mode = Some(peer.mode);
         c.mldsa_public_key.clone_from(&peer.mldsa_public_key);
         c.preshared_key = Some(peer.preshared_key.clone());
         c.persistent_keepalive_interval = Some(peer.persistent_keepalive.unwrap_or(0));
-        c.endpoint = peer.endpoint.as_ref().and_then(|e| e.resolve().ok());
+        c.endpoint = peer.endpoint.as_ref().and_then(|e| {
+            e.resolve()
+                .map_err(|err| {
+                    unresolved.push(format!(
+                        "{}: endpoint {e} did not resolve ({err}); the peer keeps its current \
+                         endpoint",
+                        peer.label(i)
+                    ));
+                })
+                .ok()
+        });
         c.replace_allowed_ips = true;
         c.allowed_ips = peer
             .allowed_ips
@@ -284,19 +370,42 @@ pub fn change_set_for(config: &Config) -> ChangeSet {
             .collect();
         cs.peers.push(c);
     }
-    cs
+    (cs, unresolved)
 }
 
-/// `dybervpn reload <if>`: asks the daemon to re-read its configuration.
-pub fn reload(name: &str) -> Result<(), DaemonError> {
+/// `dybervpn reload <if>`: asks the daemon to re-read its configuration
+/// (SIGHUP) and waits, at most [`WAIT`], for it to say how that went. A
+/// reload that was refused, or applied only in part, is an error that
+/// says why (the file's errors, or the settings that need a restart); the
+/// message of one that went through is returned.
+pub fn reload(name: &str) -> Result<String, DaemonError> {
     crate::ifname::validate(name).map_err(|e| DaemonError::Config(e.to_string()))?;
     let pid = pidfile::live_pid(Path::new(PID_DIR), name)
         .ok_or_else(|| DaemonError::NotRunning(name.to_owned()))?;
+    let number = |s: &DeviceSnapshot| s.last_reload.as_ref().map_or(0, |r| r.number);
+    let before = number(&uapi::client::get(name)?);
     run(
         Command::new("kill").args(["-HUP", &pid.to_string()]),
         DEFAULT_TIMEOUT,
     )?;
-    Ok(())
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        let Ok(snap) = uapi::client::get(name) else {
+            continue;
+        };
+        let Some(last) = snap.last_reload.filter(|r| r.number > before) else {
+            continue;
+        };
+        return match last.status {
+            ReloadStatus::Applied => Ok(last.message),
+            _ => Err(DaemonError::Reload(last.message)),
+        };
+    }
+    Err(DaemonError::Runtime(format!(
+        "the daemon for {name} (PID {pid}) was asked to reload but did not answer within \
+         {WAIT:?}; see its log"
+    )))
 }
 
 /// `dybervpn down <if>`.
@@ -330,8 +439,18 @@ pub fn status(name: Option<&str>, json: bool) -> Result<String, DaemonError> {
         None => uapi::client::list_interfaces(),
     };
     let mut snapshots = Vec::new();
+    // Sockets in the same directory served by wireguard-go or boringtun:
+    // named, never shown as DyberVPN interfaces (their peers would read as
+    // the default mode, hybrid, when they are classic WireGuard).
+    let mut foreign = Vec::new();
     for n in names {
         match uapi::client::get(&n) {
+            Ok(s) if s.dybervpn_version.is_none() => {
+                if name.is_some() {
+                    return Err(DaemonError::Foreign(n));
+                }
+                foreign.push(n);
+            }
             Ok(s) => snapshots.push((n, s)),
             Err(e) if name.is_some() => {
                 return Err(if matches!(e, uapi::UapiError::Io(_)) {
@@ -346,9 +465,10 @@ pub fn status(name: Option<&str>, json: bool) -> Result<String, DaemonError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    Ok(if json {
-        status_json(&snapshots)
-    } else if snapshots.is_empty() {
+    if json {
+        return Ok(status_json(&snapshots));
+    }
+    let mut text = if snapshots.is_empty() {
         "no DyberVPN interface is up".to_owned()
     } else {
         snapshots
@@ -356,7 +476,15 @@ pub fn status(name: Option<&str>, json: bool) -> Result<String, DaemonError> {
             .map(|(n, s)| status_text(n, s, now))
             .collect::<Vec<_>>()
             .join("\n")
-    })
+    };
+    if !foreign.is_empty() {
+        text = format!(
+            "{}\n\nserved by another WireGuard implementation (see `wg show`): {}",
+            text.trim_end(),
+            foreign.join(", ")
+        );
+    }
+    Ok(text)
 }
 
 fn ago(then: Duration, now: Duration) -> String {
@@ -423,6 +551,18 @@ pub fn status_text(name: &str, snap: &DeviceSnapshot, now: Duration) -> String {
     let _ = writeln!(out, "  listening port: {}", snap.listen_port);
     if snap.fwmark != 0 {
         let _ = writeln!(out, "  fwmark: {:#x}", snap.fwmark);
+    }
+    if let Some(r) = snap
+        .last_reload
+        .as_ref()
+        .filter(|r| r.status != ReloadStatus::Applied)
+    {
+        let _ = writeln!(
+            out,
+            "  last reload: {} ({})",
+            r.status.name(),
+            r.message.replace('\n', " ")
+        );
     }
     let mut hs = Vec::new();
     for (kind, label) in [
@@ -553,11 +693,20 @@ pub fn status_json(snapshots: &[(String, DeviceSnapshot)]) -> String {
                 .iter()
                 .map(|(n, m, b)| (n.clone(), serde_json::json!({"messages": m, "bytes": b})))
                 .collect();
+            let last_reload = s.last_reload.as_ref().map(|r| {
+                serde_json::json!({
+                    "number": r.number,
+                    "status": r.status.name(),
+                    "message": r.message,
+                })
+            });
             serde_json::json!({
                 "interface": name,
                 "public_key": public_key,
                 "listen_port": s.listen_port,
                 "fwmark": s.fwmark,
+                "version": s.dybervpn_version,
+                "last_reload": last_reload,
                 "drops": drops,
                 "handshake_messages": wire,
                 "peers": peers,
@@ -587,6 +736,51 @@ mod tests {
         assert!(resolve_target("a-name-that-is-far-too-long").is_err());
     }
 
+    /// `up` without `--foreground` reports a daemon that did not come up
+    /// in time as a failure, and leaves no such daemon running.
+    #[test]
+    fn a_daemon_that_does_not_come_up_in_time_is_stopped() {
+        let spawn = |script: &str| {
+            Command::new("sh")
+                .args(["-c", script])
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("sh")
+        };
+        let mut slow = spawn("sleep 30");
+        let start = Instant::now();
+        let r = wait_for_start(&mut slow, Duration::from_millis(200), || false);
+        assert_eq!(r, Start::Stopped);
+        assert!(slow.try_wait().expect("wait").is_some(), "still running");
+        assert!(start.elapsed() < Duration::from_secs(20));
+
+        // One that ignores SIGTERM is killed.
+        let mut stubborn = spawn("trap '' TERM; while :; do sleep 0.05; done");
+        let r = wait_for_start(&mut stubborn, Duration::from_millis(300), || false);
+        assert_eq!(r, Start::Killed);
+        assert!(
+            stubborn.try_wait().expect("wait").is_some(),
+            "still running"
+        );
+
+        let mut failing = spawn("exit 3");
+        let r = wait_for_start(&mut failing, Duration::from_secs(10), || false);
+        assert!(
+            matches!(r, Start::Exited(s) if s.code() == Some(3)),
+            "{r:?}"
+        );
+
+        let mut fine = spawn("sleep 30");
+        let calls = std::cell::Cell::new(0);
+        let r = wait_for_start(&mut fine, Duration::from_secs(10), || {
+            calls.set(calls.get() + 1);
+            calls.get() > 3
+        });
+        assert_eq!(r, Start::Up);
+        let _ = fine.kill();
+        let _ = fine.wait();
+    }
+
     #[test]
     fn status_shows_no_secrets() {
         let mut snap = DeviceSnapshot {
@@ -610,7 +804,18 @@ mod tests {
         peer.handshakes = 3;
         peer.rx_bytes = 1536;
         snap.peers.push(peer);
+        snap.last_reload = Some(uapi::LastReload {
+            number: 2,
+            status: ReloadStatus::Partly,
+            message: "configuration reloaded, except:\n[interface] mtu changed".into(),
+        });
         let text = status_text("dv0", &snap, Duration::from_secs(1065));
+        assert!(
+            text.contains(
+                "last reload: partly (configuration reloaded, except: [interface] mtu changed)"
+            ),
+            "{text}"
+        );
         assert!(text.contains("mode: hybrid"), "{text}");
         assert!(
             text.contains("latest handshake: 1 minutes, 5 seconds ago (hybrid)"),
@@ -633,6 +838,8 @@ mod tests {
         assert_eq!(i["listen_port"], 51820);
         assert_eq!(i["drops"]["no_route"], 4);
         assert_eq!(i["drops"]["replay"], 0);
+        assert_eq!(i["last_reload"]["number"], 2);
+        assert_eq!(i["last_reload"]["status"], "partly");
         assert_eq!(i["handshake_messages"]["initiation_sent"]["bytes"], 2664);
         let p = &i["peers"][0];
         assert_eq!(p["mode"], "hybrid");

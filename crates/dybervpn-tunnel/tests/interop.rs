@@ -14,7 +14,7 @@
 mod support;
 
 use dybervpn_proto::Mode;
-use dybervpn_tunnel::uapi;
+use dybervpn_tunnel::{commands, uapi, DaemonError};
 use support::{
     dybervpn_config, find_boringtun, find_in_path, ping, report, skip_reason, tcp_both_ways,
     tunnel, tunnel6, underlay6, wg_conf, Daemon, Kind, Lab, PeerSpec, BORINGTUN_ENV, PORT,
@@ -129,6 +129,20 @@ fn classic_interop(foreign: Result<Kind, String>, dybervpn_initiates: bool) {
             report(&both)
         );
     }
+    // `dybervpn status` tells the two apart: the other implementation's
+    // socket (same directory) is named as such, never shown as DyberVPN.
+    let err = commands::status(Some(&other.ifname), false).expect_err("not ours");
+    assert!(matches!(err, DaemonError::Foreign(_)), "{err}");
+    let all = commands::status(None, false).expect("status");
+    assert!(all.contains(&format!("interface: {}", dv.ifname)), "{all}");
+    assert!(
+        !all.contains(&format!("interface: {}", other.ifname)),
+        "{all}"
+    );
+    assert!(
+        all.contains("served by another WireGuard implementation") && all.contains(&other.ifname),
+        "{all}"
+    );
     // The responder learned the initiator's endpoint from its packets.
     let responder_endpoint = if dybervpn_initiates {
         other.wg_show("endpoints")

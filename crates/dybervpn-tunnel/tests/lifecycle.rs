@@ -173,6 +173,43 @@ fn reload_adds_and_removes_peers_while_a_third_keeps_its_session() {
         "no new handshake"
     );
     assert_eq!(third_after.last_handshake, third_before.last_handshake);
+
+    // `reload` reports what it could not do. A new MTU needs a restart:
+    // the peers are applied, the MTU stays, and the command says so.
+    let mut changed = hub_config(&[0, 1]);
+    changed.interface.mtu = 1300;
+    write_config(&dir, &hub_name, &changed);
+    let err = commands::reload(&hub_name).expect_err("the MTU needs a restart");
+    assert!(matches!(err, DaemonError::Reload(_)), "{err}");
+    assert_eq!(err.exit_code(), 2);
+    let text = err.to_string();
+    assert!(text.contains("mtu") && text.contains("restart"), "{text}");
+    let link = hub.ip(&["link", "show", &hub_name]).expect("link").stdout;
+    assert!(link.contains("mtu 1420"), "{link}");
+    let snap = uapi::client::get(&hub_name).expect("status");
+    assert!(
+        snap.peers.iter().any(|p| p.public_key == key1),
+        "peers applied"
+    );
+    // A file that does not parse: refused with its error, nothing changed.
+    std::fs::write(&hub_path, "[interface]\nmtu = \"big\"\n").expect("write");
+    let err = commands::reload(&hub_name).expect_err("broken file");
+    let text = err.to_string();
+    assert!(
+        text.contains("nothing changed") && text.contains(&*hub_path.to_string_lossy()),
+        "{text}"
+    );
+    let keys = |s: &uapi::DeviceSnapshot| s.peers.iter().map(|p| p.public_key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(&uapi::client::get(&hub_name).expect("status")),
+        keys(&snap)
+    );
+    // And a good file again.
+    write_config(&dir, &hub_name, &hub_config(&[0, 2]));
+    assert_eq!(
+        commands::reload(&hub_name).expect("reload"),
+        "configuration reloaded"
+    );
     for mut p in procs {
         assert!(p.stop(Duration::from_secs(10)));
     }

@@ -120,11 +120,8 @@ pub fn status(args: &StatusArgs) -> Result<(), Failure> {
 
 /// Runs `reload`.
 pub fn reload(args: &ReloadArgs) -> Result<(), Failure> {
-    commands::reload(&args.interface)?;
-    println!(
-        "{}: asked the daemon to reload its configuration",
-        args.interface
-    );
+    let message = commands::reload(&args.interface)?;
+    println!("{}: {message}", args.interface);
     Ok(())
 }
 

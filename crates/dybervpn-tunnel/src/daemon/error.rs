@@ -24,8 +24,14 @@ pub enum DaemonError {
     },
     /// No daemon runs for this interface.
     NotRunning(String),
+    /// The interface's userspace-API socket is served by another WireGuard
+    /// implementation (wireguard-go, boringtun), not by DyberVPN.
+    Foreign(String),
     /// Talking to a running daemon failed.
     Uapi(crate::uapi::UapiError),
+    /// A reload (`dybervpn reload`) was refused, or applied only in part;
+    /// the daemon's message says why.
+    Reload(String),
     /// The command needs root (the message says which and why).
     NeedsRoot(String),
     /// Something failed at run time that is not the operator's input (a
@@ -44,6 +50,8 @@ impl DaemonError {
             | Self::Proto(_)
             | Self::AlreadyRunning { .. }
             | Self::NotRunning(_)
+            | Self::Foreign(_)
+            | Self::Reload(_)
             | Self::NeedsRoot(_) => 2,
             Self::Os(_) | Self::Uapi(_) | Self::Runtime(_) => 1,
         }
@@ -68,8 +76,13 @@ impl fmt::Display for DaemonError {
                 f,
                 "interface {i} is not up (no DyberVPN daemon runs for it)"
             ),
+            Self::Foreign(i) => write!(
+                f,
+                "interface {i} is served by another WireGuard implementation, not \
+                 DyberVPN (see `wg show {i}`)"
+            ),
             Self::Uapi(e) => write!(f, "{e}"),
-            Self::NeedsRoot(m) | Self::Runtime(m) => f.write_str(m),
+            Self::NeedsRoot(m) | Self::Runtime(m) | Self::Reload(m) => f.write_str(m),
         }
     }
 }

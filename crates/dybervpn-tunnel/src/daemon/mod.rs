@@ -35,7 +35,7 @@ use crate::os::udp::UdpSockets;
 use crate::peers::{PeerInfo, PeerTable};
 use crate::prefix::Prefix;
 use crate::uapi::server::{SocketFile, SocketState};
-use crate::uapi::UapiServer;
+use crate::uapi::{LastReload, ReloadStatus, UapiServer};
 
 /// How often a UDP reader re-checks the stop flag when nothing arrives.
 const READ_TIMEOUT_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(1);
@@ -71,6 +71,11 @@ pub(crate) struct Shared {
     /// The userspace-API socket as it was created: the daemon ends when it
     /// is removed or replaced.
     uapi_socket: OnceLock<SocketFile>,
+    /// The `[interface]` settings the daemon started with: a reload that
+    /// changes one of those only a restart can change says so.
+    started: dybervpn_config::InterfaceConfig,
+    /// How the last reload went (`dybervpn reload` waits for it).
+    pub(crate) last_reload: Mutex<Option<LastReload>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -214,6 +219,40 @@ pub struct Daemon {
     metrics_server: Option<dybervpn_metrics::MetricsServer>,
 }
 
+/// The `[interface]` settings that differ between `running` and `new`
+/// and cannot change while the interface is up: the key (the peers know
+/// the interface by it), the UDP port and addresses, the TUN device's MTU,
+/// the ML-DSA key, the crypto backend, the metrics listener and the log
+/// format. (`dns`, `fwmark` and the default `mode`, through the peers,
+/// change live.)
+fn needs_restart(
+    running: &dybervpn_config::InterfaceConfig,
+    new: &dybervpn_config::InterfaceConfig,
+) -> Vec<&'static str> {
+    [
+        ("private_key", running.public_key != new.public_key),
+        ("listen_port", running.listen_port != new.listen_port),
+        ("address", running.address != new.address),
+        ("mtu", running.mtu != new.mtu),
+        (
+            "mldsa_private_key",
+            running.mldsa_private_key != new.mldsa_private_key,
+        ),
+        (
+            "crypto_backend",
+            running.crypto_backend != new.crypto_backend,
+        ),
+        (
+            "metrics_listen",
+            running.metrics_listen != new.metrics_listen,
+        ),
+        ("log_format", running.log_format != new.log_format),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
+}
+
 fn peer_info(peer: &dybervpn_config::PeerConfig, label: &str) -> Result<PeerInfo, DaemonError> {
     let mut info = PeerInfo::new(peer.public_key, peer.mode);
     info.name.clone_from(&peer.name);
@@ -322,6 +361,8 @@ impl Daemon {
             ended: OnceLock::new(),
             on_end: opts.on_end.clone(),
             uapi_socket: OnceLock::new(),
+            started: iface.clone(),
+            last_reload: Mutex::new(None),
         });
         let mut daemon = Self {
             shared: Arc::clone(&shared),
@@ -383,7 +424,11 @@ impl Daemon {
     /// registered again if they changed. All-or-nothing for the peers (see
     /// `daemon/target.rs`) and the DNS servers together; a route `ip`
     /// refuses is logged.
-    pub fn apply_config(&self, config: &Config) -> Result<(), DaemonError> {
+    ///
+    /// Returns what was not applied, for the operator: `[interface]`
+    /// settings only a restart can change, and endpoints whose names did
+    /// not resolve (the peer keeps its current endpoint).
+    pub fn apply_config(&self, config: &Config) -> Result<Vec<String>, DaemonError> {
         use crate::uapi::UapiTarget as _;
         // DNS first: it is not part of the userspace API, and if the peers
         // are then refused, the servers registered before are put back.
@@ -391,7 +436,7 @@ impl Daemon {
             let before = net.dns_servers().to_vec();
             net.set_dns(&config.interface.dns).map(|()| before)
         })?;
-        let changes = crate::commands::change_set_for(config);
+        let (changes, unresolved) = crate::commands::change_set_for(config);
         if let Err(e) = target::DaemonTarget(Arc::clone(&self.shared)).apply(changes) {
             if let Err(undo) = self.with_net(|net| net.set_dns(&before)) {
                 tracing::warn!(interface = %self.shared.interface, "restoring DNS servers: {undo}");
@@ -404,7 +449,33 @@ impl Daemon {
                 table.set_name(&peer.public_key, peer.name.clone());
             }
         }
-        Ok(())
+        let mut not_applied = unresolved;
+        let fixed = needs_restart(&self.shared.started, &config.interface);
+        if !fixed.is_empty() {
+            not_applied.push(format!(
+                "[interface] {} changed: only a restart applies {} (`dybervpn down`, then \
+                 `dybervpn up`); the running value stays",
+                fixed.join(", "),
+                if fixed.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        Ok(not_applied)
+    }
+
+    /// Records how a reload went, for `status` and for `dybervpn reload`,
+    /// which waits for the count to go up.
+    pub fn record_reload(&self, status: ReloadStatus, message: String) {
+        let mut last = self
+            .shared
+            .last_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let number = last.as_ref().map_or(1, |r| r.number.saturating_add(1));
+        *last = Some(LastReload {
+            number,
+            status,
+            message,
+        });
     }
 
     /// Runs `f` on the interface's network configuration, if it still has one.

@@ -35,6 +35,12 @@ pub(super) fn snapshot(shared: &Shared) -> DeviceSnapshot {
         listen_port: shared.udp.port(),
         fwmark: shared.fwmark.load(Ordering::Relaxed),
         peers: Vec::new(),
+        dybervpn_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        last_reload: shared
+            .last_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone(),
         drops: shared.drops(),
         handshake_wire: shared
             .events

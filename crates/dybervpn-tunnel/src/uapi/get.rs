@@ -31,11 +31,114 @@ pub struct DeviceSnapshot {
     pub fwmark: u32,
     /// The peers, in a stable order.
     pub peers: Vec<PeerSnapshot>,
+    /// DyberVPN: the daemon's version (`dybervpn_version=`). What tells a
+    /// DyberVPN daemon from another implementation (wireguard-go,
+    /// boringtun) serving a socket in the same directory.
+    pub dybervpn_version: Option<String>,
+    /// DyberVPN: how the last reload (SIGHUP) went, if there was one
+    /// (`dybervpn_last_reload=`); what `dybervpn reload` waits for.
+    pub last_reload: Option<LastReload>,
     /// DyberVPN: dropped packets by reason (`dybervpn_drop_<reason>=N`).
     pub drops: Vec<(String, u64)>,
     /// DyberVPN: handshake messages on the wire, `(name, messages, bytes)`
     /// (`dybervpn_wire_<name>=<messages>/<bytes>`).
     pub handshake_wire: Vec<(String, u64, u64)>,
+}
+
+/// How a reload went, as the daemon reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastReload {
+    /// Reloads since the daemon started, this one included: a client that
+    /// asked for one waits for this to go up.
+    pub number: u64,
+    /// Whether everything, part or nothing of the file was applied.
+    pub status: ReloadStatus,
+    /// What the operator should read: the error (with file and line), or
+    /// what was not applied and why. May span lines.
+    pub message: String,
+}
+
+/// See [`LastReload`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReloadStatus {
+    /// The running interface now matches the file.
+    Applied,
+    /// The peers and what can change live were applied; settings that
+    /// need a restart were not (the message names them).
+    Partly,
+    /// Nothing changed: the file or the change was refused.
+    Refused,
+}
+
+impl ReloadStatus {
+    /// `applied`, `partly` or `refused`, as on the wire and in
+    /// `status --json`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Partly => "partly",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// The longest message sent: a reload refused for many errors is cut here
+/// (the daemon's log has it whole).
+const MAX_RELOAD_MESSAGE: usize = 4000;
+
+impl LastReload {
+    /// `<number> <status> <message>`, the message on one line: `\\`,
+    /// `\n` and `\r` stand for a backslash and the two line-end characters.
+    fn to_value(&self) -> String {
+        let mut message = self.message.as_str();
+        if message.len() > MAX_RELOAD_MESSAGE {
+            let mut end = MAX_RELOAD_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message = &message[..end];
+        }
+        let escaped = message
+            .replace('\\', "\\\\")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r");
+        format!("{} {} {escaped}", self.number, self.status.name())
+    }
+
+    fn from_value(value: &str) -> Result<Self, String> {
+        let mut parts = value.splitn(3, ' ');
+        let number = parts
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("{value:?} does not start with a reload number"))?;
+        let status = match parts.next() {
+            Some("applied") => ReloadStatus::Applied,
+            Some("partly") => ReloadStatus::Partly,
+            Some("refused") => ReloadStatus::Refused,
+            other => return Err(format!("unknown reload status {other:?}")),
+        };
+        let mut message = String::new();
+        let mut chars = parts.next().unwrap_or_default().chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                message.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n') => message.push('\n'),
+                Some('r') => message.push('\r'),
+                Some(other) => message.push(other),
+                None => {}
+            }
+        }
+        Ok(Self {
+            number,
+            status,
+            message,
+        })
+    }
 }
 
 /// What `get=1` reports about one peer.
@@ -108,6 +211,12 @@ impl DeviceSnapshot {
             let _ = writeln!(out, "fwmark={}", self.fwmark);
         }
         // Device-level extras before the first peer, where `wg` ignores them.
+        if let Some(v) = &self.dybervpn_version {
+            let _ = writeln!(out, "dybervpn_version={v}");
+        }
+        if let Some(r) = &self.last_reload {
+            let _ = writeln!(out, "dybervpn_last_reload={}", r.to_value());
+        }
         for (reason, n) in &self.drops {
             let _ = writeln!(out, "dybervpn_drop_{reason}={n}");
         }
@@ -203,6 +312,10 @@ pub fn parse_get(response: &str) -> Result<DeviceSnapshot, UapiError> {
                 }
                 "listen_port" => dev.listen_port = num(value).map_err(invalid)?,
                 "fwmark" => dev.fwmark = num(value).map_err(invalid)?,
+                "dybervpn_version" => dev.dybervpn_version = Some(value.to_owned()),
+                "dybervpn_last_reload" => {
+                    dev.last_reload = Some(LastReload::from_value(value).map_err(invalid)?);
+                }
                 _ => {
                     if let Some(reason) = key.strip_prefix("dybervpn_drop_") {
                         dev.drops

@@ -23,7 +23,7 @@ pub mod set;
 use std::io::{self, BufRead, Write};
 
 pub use error::{UapiError, EADDRINUSE, EINVAL, EIO, EPROTO};
-pub use get::{parse_get, DeviceSnapshot, PeerSnapshot};
+pub use get::{parse_get, DeviceSnapshot, LastReload, PeerSnapshot, ReloadStatus};
 pub use server::UapiServer;
 pub use set::{parse_set, ChangeSet, PeerChange, SetParser};
 

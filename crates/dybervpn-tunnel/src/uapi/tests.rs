@@ -340,6 +340,12 @@ fn sample_snapshot() -> DeviceSnapshot {
         listen_port: 51820,
         fwmark: 0xca6c,
         peers: vec![a, b],
+        dybervpn_version: Some("0.1.0".into()),
+        last_reload: Some(LastReload {
+            number: 3,
+            status: ReloadStatus::Partly,
+            message: "line one\nC:\\x\\n is not a newline\r\nlast".into(),
+        }),
         drops: vec![("no_route".into(), 3), ("replay".into(), 0)],
         handshake_wire: vec![("initiation_sent".into(), 2, 2664)],
     }
@@ -351,7 +357,7 @@ fn get_response_has_the_wireguard_order_and_round_trips() {
     let text = snap.to_response();
     let keys: Vec<&str> = text
         .lines()
-        .take(24)
+        .take(26)
         .map(|l| l.split('=').next().unwrap_or_default())
         .collect();
     assert_eq!(
@@ -360,6 +366,8 @@ fn get_response_has_the_wireguard_order_and_round_trips() {
             "private_key",
             "listen_port",
             "fwmark",
+            "dybervpn_version",
+            "dybervpn_last_reload",
             "dybervpn_drop_no_route",
             "dybervpn_drop_replay",
             "dybervpn_wire_initiation_sent",
