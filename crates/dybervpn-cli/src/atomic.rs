@@ -13,7 +13,10 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Writes `contents` to `path` atomically with mode 0600. Without
 /// `overwrite`, fails if `path` exists (checked atomically: the file is
-/// linked into place, which fails on an existing name).
+/// linked into place, which fails on an existing name). A file that is
+/// replaced keeps its owner's and group's permission bits and, where this
+/// process may set them, its owner and group: the operator chose them.
+/// Others get no access (these files hold keys).
 pub fn write(path: &Path, contents: &[u8], overwrite: bool) -> Result<()> {
     let fail = |what: &str, e: io::Error| CliError::new(format!("{}: {what}: {e}", path.display()));
     if !overwrite && path.exists() {
@@ -39,6 +42,7 @@ pub fn write(path: &Path, contents: &[u8], overwrite: bool) -> Result<()> {
         .map_err(|e| fail("cannot write a temporary file", e))
         .and_then(|()| {
             if overwrite {
+                keep_permissions(path, &tmp).map_err(|e| fail("cannot keep its permissions", e))?;
                 fs::rename(&tmp, path).map_err(|e| fail("cannot move into place", e))
             } else {
                 match fs::hard_link(&tmp, path) {
@@ -63,6 +67,24 @@ pub fn write(path: &Path, contents: &[u8], overwrite: bool) -> Result<()> {
         }
     }
     result
+}
+
+/// Gives `tmp` the owner and group permission bits of the file at `path`,
+/// if there is one (none for others), and its owner and group where
+/// allowed (root may; other users keep their own).
+fn keep_permissions(path: &Path, tmp: &Path) -> io::Result<()> {
+    let Ok(old) = fs::metadata(path) else {
+        return Ok(());
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let _ = std::os::unix::fs::chown(tmp, Some(old.uid()), Some(old.gid()));
+        fs::set_permissions(tmp, fs::Permissions::from_mode(old.mode() & 0o7770))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (old, tmp);
+    Ok(())
 }
 
 fn write_tmp(tmp: &Path, contents: &[u8]) -> io::Result<()> {
@@ -105,6 +127,24 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.toml")]);
+    }
+
+    /// A replaced file keeps the permissions its owner gave it, except
+    /// any for others.
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_keeps_its_permissions_but_not_for_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("a.toml");
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o7777;
+        for (before, after) in [(0o640, 0o640), (0o644, 0o640), (0o600, 0o600)] {
+            fs::write(&p, b"old").expect("write");
+            fs::set_permissions(&p, fs::Permissions::from_mode(before)).expect("chmod");
+            write(&p, b"new", true).expect("overwrite");
+            assert_eq!(fs::read(&p).expect("read"), b"new");
+            assert_eq!(mode(&p), after, "from {before:o}");
+        }
     }
 
     #[test]

@@ -209,6 +209,54 @@ fn pubkey_matches_wg_if_installed() {
     assert_eq!(ours.stdout, wg_pub.stdout);
 }
 
+/// `init --client` with a server configuration behind a symbolic link
+/// adds the client to the file the link points at, and leaves the link a
+/// link; the file keeps the group permission its owner gave it.
+#[cfg(unix)]
+#[test]
+fn init_client_follows_a_symlinked_server_configuration() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::create_dir(d.join("real")).expect("mkdir");
+    std::fs::create_dir(d.join("etc")).expect("mkdir");
+    ok(&run(
+        &[
+            "init",
+            "--server",
+            "--address",
+            "10.9.0.1/24",
+            "-o",
+            "real/wg0.toml",
+        ],
+        d,
+    ));
+    let real = d.join("real/wg0.toml");
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    std::os::unix::fs::symlink("../real/wg0.toml", d.join("etc/wg0.toml")).expect("symlink");
+    ok(&run(
+        &[
+            "init",
+            "--client",
+            "vpn.example.com:51820",
+            "--server-config",
+            "etc/wg0.toml",
+            "-o",
+            "client.toml",
+        ],
+        d,
+    ));
+    let link = std::fs::symlink_metadata(d.join("etc/wg0.toml")).expect("meta");
+    assert!(
+        link.file_type().is_symlink(),
+        "the link was replaced by a file"
+    );
+    let server = Config::load(&real).expect("valid").config;
+    assert_eq!(server.peers.len(), 1, "the real file has the client");
+    let mode = std::fs::metadata(&real).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+}
+
 /// `init --server` then two `init --client`s, in every mode: all three files
 /// pass `check` and match each other.
 #[test]

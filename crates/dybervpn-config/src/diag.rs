@@ -249,7 +249,8 @@ pub enum Problem {
     /// A peer with no allowed IPs: no traffic will be sent to it and none
     /// accepted from it.
     NoAllowedIps,
-    /// A file holding a private key can be read by group or others.
+    /// A file holding a secret key (private key, ML-DSA-65 seed,
+    /// pre-shared key) can be read by group or others.
     ReadableByOthers {
         /// The file's permission bits.
         mode: u32,
@@ -374,7 +375,7 @@ impl fmt::Display for Problem {
             ),
             Self::ReadableByOthers { mode } => write!(
                 f,
-                "holds a private key but has mode {mode:04o}; run `chmod 600` on it"
+                "holds secret keys but has mode {mode:04o}; run `chmod 600` on it"
             ),
             Self::Ignored { reason } => write!(f, "ignored: {reason}"),
         }

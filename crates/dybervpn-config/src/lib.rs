@@ -47,12 +47,36 @@ pub use toml_in::{INTERFACE_KEYS, PEER_KEYS};
 impl Config {
     /// Reads and validates the TOML configuration at `path`.
     ///
-    /// Also warns when the file holds an inline private key and can be read
-    /// by group or others.
+    /// Also warns when the file holds a secret (an inline private key, the
+    /// ML-DSA-65 seed or a pre-shared key) and can be read by group or
+    /// others.
     pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
         let text = read_file(path)?;
-        let mut loaded = Self::parse(&text, path)?;
-        if loaded.config.interface.private_key_file.is_none() {
+        let mut loaded = Self::parse(&text, path).map_err(|e| {
+            if looks_like_wg_conf(&text) {
+                // Dozens of TOML errors would hide the one thing to say.
+                ConfigErrors {
+                    diagnostics: vec![Diagnostic::whole_file(
+                        path,
+                        "",
+                        Problem::Syntax {
+                            message: format!(
+                                "this is a WireGuard (wg-quick) .conf file, not a DyberVPN \
+                                 configuration; convert it with `dybervpn import {} -o <name>.toml`",
+                                path.display()
+                            ),
+                        },
+                    )],
+                }
+            } else {
+                e
+            }
+        })?;
+        let c = &loaded.config;
+        let holds_secret = c.interface.private_key_file.is_none()
+            || c.interface.mldsa_private_key.is_some()
+            || c.peers.iter().any(|p| p.preshared_key.is_some());
+        if holds_secret {
             if let Some(mode) = readable_by_others(path) {
                 loaded.warnings.insert(
                     0,
@@ -85,6 +109,21 @@ impl Config {
             }),
         }
     }
+}
+
+/// Whether `text` is written in WireGuard's `.conf` format: an
+/// `[Interface]` section (DyberVPN's TOML spells it `[interface]`) and a
+/// `PrivateKey` or `PublicKey` line.
+fn looks_like_wg_conf(text: &str) -> bool {
+    let lines = || {
+        text.lines()
+            .map(|l| l.trim().trim_start_matches('\u{feff}'))
+    };
+    lines().any(|l| l == "[Interface]")
+        && lines().any(|l| {
+            l.split_once('=')
+                .is_some_and(|(k, _)| matches!(k.trim(), "PrivateKey" | "PublicKey"))
+        })
 }
 
 /// Reads a whole file into a string that is wiped on drop, reporting failure

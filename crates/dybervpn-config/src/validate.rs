@@ -88,6 +88,27 @@ fn interface(ctx: &mut Ctx<'_>, d: InterfaceDraft) -> Option<InterfaceConfig> {
             },
         );
     }
+    // The same address twice (whatever the prefix): `ip address add`
+    // refuses the second, so `up` would fail half-way.
+    for (i, a) in d.address.iter().enumerate() {
+        if let Some(first) = d.address[..i]
+            .iter()
+            .position(|b| b.value.addr() == a.value.addr())
+        {
+            ctx.report(
+                a.span.clone(),
+                format!("interface.address[{i}]"),
+                Problem::InvalidValue {
+                    value: a.value.to_string(),
+                    reason: format!(
+                        "the same address as address[{first}] ({}); an interface has each \
+                         address once",
+                        d.address[first].value
+                    ),
+                },
+            );
+        }
+    }
     let mtu = d.mtu.as_ref().map_or(DEFAULT_MTU, |m| m.value);
     if mtu < MIN_MTU_IPV6 && d.address.iter().any(|a| a.value.addr().is_ipv6()) {
         let span = d.mtu.as_ref().map_or(d.span.clone(), |m| m.span.clone());

@@ -269,6 +269,41 @@ fn ipv6_address_needs_mtu_1280() {
     assert!(got[0].starts_with("wg0.toml:4:7: error: interface.mtu: 1000 is out of range 1280..=9000 (the interface has an IPv6 address"), "{got:?}");
 }
 
+/// A wg-quick file given where a DyberVPN configuration is expected gets
+/// one error that says what it is and how to convert it, not one per line.
+#[test]
+fn a_wireguard_conf_file_is_named_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("wg0.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[Interface]\nPrivateKey = {ALICE_PRIV}\nAddress = 10.0.0.1/24\nListenPort = 51820\n\n\
+             [Peer]\nPublicKey = {PEER1}\nAllowedIPs = 10.0.0.2/32\nEndpoint = 192.0.2.1:51820\n"
+        ),
+    )
+    .expect("write");
+    let e = Config::load(&conf).expect_err("not TOML");
+    assert_eq!(e.diagnostics.len(), 1, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("WireGuard (wg-quick) .conf file") && text.contains("dybervpn import"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_same_address_twice_is_refused() {
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\
+         address = [\"10.0.0.2/24\", \"fd00::2/64\", \"10.0.0.2/16\"]\n"
+    ));
+    assert_eq!(
+        got,
+        ["wg0.toml:3:41: error: interface.address[2]: \"10.0.0.2/16\": the same address as address[0] (10.0.0.2/24); an interface has each address once"],
+    );
+}
+
 #[test]
 fn bad_values_name_the_field() {
     let got = errors(&format!(
@@ -319,6 +354,41 @@ fn private_key_file_is_read_relative_to_the_config_and_checked() {
         ));
         assert_eq!(loaded.warnings[0].severity(), Severity::Warning);
     }
+    // With the key in its own file, a pre-shared key or an ML-DSA seed in
+    // the configuration is still a secret anyone could read.
+    for secret in [
+        format!("[[peer]]\npublic_key = \"{PEER1}\"\npreshared_key = \"{PEER2}\"\n"),
+        format!("mode = \"pq-only\"\nmldsa_private_key = \"{SEED}\"\n"),
+    ] {
+        let (iface, peer) = if secret.starts_with("[[peer]]") {
+            (String::new(), secret)
+        } else {
+            (secret, String::new())
+        };
+        std::fs::write(
+            &cfg,
+            format!("[interface]\nprivate_key_file = \"wg0.key\"\n{iface}{peer}"),
+        )
+        .expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+            let loaded = Config::load(&cfg).expect("valid");
+            let readable = loaded
+                .warnings
+                .iter()
+                .filter(|w| matches!(w.problem, Problem::ReadableByOthers { mode: 0o644 }))
+                .count();
+            assert_eq!(
+                readable, 2,
+                "the key file and the configuration: {:?}",
+                loaded.warnings
+            );
+        }
+    }
+    std::fs::write(&cfg, "[interface]\nprivate_key_file = \"wg0.key\"\n").expect("write");
+    let loaded = Config::load(&cfg).expect("valid");
     // Round trip keeps the file reference, not the key.
     let text = loaded.config.to_toml();
     assert!(text.contains("private_key_file = \"wg0.key\""));

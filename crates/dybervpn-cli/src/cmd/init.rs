@@ -170,9 +170,14 @@ fn client(
     let endpoint: Endpoint = endpoint_text
         .parse()
         .map_err(|e| CliError::new(format!("--client {endpoint_text:?}: {e}")))?;
+    // The file to change: behind a symbolic link, the file it points at
+    // (replacing the link with a file would leave the real one without
+    // the new peer).
+    let server_file = std::fs::canonicalize(server_path)
+        .map_err(|e| CliError::new(format!("{}: {e}", server_path.display())))?;
     // Held until the server's file has its new peer, so that concurrent
     // runs each read the file the one before wrote.
-    let _lock = lock_directory_of(server_path)?;
+    let _lock = lock_directory_of(&server_file)?;
     let server_text = read_file(server_path)?;
     let server = Config::parse(&server_text, server_path)?.config;
     let mode = server.interface.mode;
@@ -260,7 +265,7 @@ fn client(
     verify(&client_text, &output)?;
     verify(&new_server_text, server_path)?;
     atomic::write(&output, client_text.as_bytes(), args.force)?;
-    if let Err(e) = atomic::write(server_path, new_server_text.as_bytes(), true) {
+    if let Err(e) = atomic::write(&server_file, new_server_text.as_bytes(), true) {
         // Without the server side the client file is useless: take it back.
         let _ = std::fs::remove_file(&output);
         return Err(e);
