@@ -408,11 +408,22 @@ pub fn reload(name: &str) -> Result<String, DaemonError> {
     )))
 }
 
-/// `dybervpn down <if>`.
-pub fn down(name: &str) -> Result<(), DaemonError> {
+/// `dybervpn down <if>`: stops the daemon, and says so. With no daemon
+/// running, removes what a killed one left behind (its firewall rules, PID
+/// file and socket), naming each; [`DaemonError::NotRunning`] if there was
+/// nothing.
+pub fn down(name: &str) -> Result<String, DaemonError> {
     crate::ifname::validate(name).map_err(|e| DaemonError::Config(e.to_string()))?;
-    let pid = pidfile::live_pid(Path::new(PID_DIR), name)
-        .ok_or_else(|| DaemonError::NotRunning(name.to_owned()))?;
+    let Some(pid) = pidfile::live_pid(Path::new(PID_DIR), name) else {
+        let left = remove_leftovers(name);
+        if left.is_empty() {
+            return Err(DaemonError::NotRunning(name.to_owned()));
+        }
+        return Ok(format!(
+            "no daemon was running; removed what one left behind: {}",
+            left.join(", ")
+        ));
+    };
     run(
         Command::new("kill").args(["-TERM", &pid.to_string()]),
         DEFAULT_TIMEOUT,
@@ -420,13 +431,35 @@ pub fn down(name: &str) -> Result<(), DaemonError> {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         if !pidfile::is_alive(pid) {
-            return Ok(());
+            return Ok("down".to_owned());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(DaemonError::Runtime(format!(
         "the daemon for {name} (PID {pid}) did not stop within {WAIT:?}"
     )))
+}
+
+/// What a daemon for `name` that was killed before its teardown left:
+/// removed, and named. Its TUN device, routes and addresses went with the
+/// process; its policy rules cannot be told from another tunnel's, and the
+/// next `up` with a default route replaces them.
+fn remove_leftovers(name: &str) -> Vec<String> {
+    let mut removed = crate::os::firewall::remove_leftovers(name);
+    if pidfile::remove_stale(Path::new(PID_DIR), name) {
+        removed.push(format!(
+            "PID file {}",
+            pidfile::path_in(Path::new(PID_DIR), name).display()
+        ));
+    }
+    let dir = Path::new(uapi::server::SOCKET_DIR);
+    if uapi::server::remove_stale_socket(dir, name) {
+        removed.push(format!(
+            "socket {}",
+            uapi::server::socket_path_in(dir, name).display()
+        ));
+    }
+    removed
 }
 
 /// `dybervpn status [<if>] [--json]`: the text to print.

@@ -40,6 +40,25 @@ pub fn live_pid(dir: &Path, interface: &str) -> Option<u32> {
     is_alive(pid).then_some(pid)
 }
 
+/// Removes `interface`'s PID file if it is stale (nobody holds its lock):
+/// what a killed daemon leaves. Returns whether it removed one. The file
+/// is removed while this process holds its lock, so a daemon starting at
+/// the same moment either finds it gone or has it locked first.
+pub fn remove_stale(dir: &Path, interface: &str) -> bool {
+    let path = path_in(dir, interface);
+    let Ok(file) = File::open(&path) else {
+        return false;
+    };
+    if file.try_lock().is_err() {
+        return false;
+    }
+    let same = match (file.metadata(), fs::metadata(&path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    };
+    same && fs::remove_file(&path).is_ok()
+}
+
 /// Whether process `pid` exists and has not exited (a zombie, exited but
 /// not yet reaped by its parent, counts as gone).
 #[must_use]
@@ -157,7 +176,12 @@ mod tests {
             assert_eq!(live_pid(&dir, "dvp0"), None, "a stale file named a PID");
             let again = PidFile::create(&dir, "dvp0").expect("stale taken over");
             assert_eq!(live_pid(&dir, "dvp0"), Some(std::process::id()));
+            assert!(!remove_stale(&dir, "dvp0"), "a held file is not stale");
             drop(again);
+            fs::write(path_in(&dir, "dvp0"), "1\n").expect("write");
+            assert!(remove_stale(&dir, "dvp0"));
+            assert!(!path_in(&dir, "dvp0").exists());
+            assert!(!remove_stale(&dir, "dvp0"), "nothing left to remove");
         }
         assert!(!path_in(&dir, "dvp0").exists());
         let _ = fs::remove_dir_all(&dir);

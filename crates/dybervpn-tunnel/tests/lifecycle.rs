@@ -9,7 +9,9 @@
 //! * `down` leaves nothing behind (interface, routes, policy rules, PID
 //!   file, socket), and a second `up` of a running interface is refused
 //!   without disturbing it; deleting the interface or its socket ends the
-//!   daemon, which then leaves nothing either;
+//!   daemon, which then leaves nothing either; after a `kill -9`, `down`
+//!   removes what the daemon left, and no policy rule piles up;
+//! * `reload` reports what it could not apply, and refuses a broken file;
 //! * `dns` servers are registered with `resolvconf` at `up`, again when a
 //!   reload changes them, and removed at `down`; an `up` whose
 //!   `resolvconf` fails stops and leaves nothing. A stand-in `resolvconf`
@@ -44,6 +46,22 @@ use dybervpn_tunnel::{commands, pidfile, uapi, DaemonError};
 #[ignore = "runs inside a namespace, started by the tests in this file"]
 fn inner_up() {
     common::inner_up();
+}
+
+/// Where `inner_down` finds the interface to take down.
+const DOWN_NAME: &str = "DYBERVPN_TEST_DOWN_NAME";
+
+#[test]
+#[ignore = "runs inside a namespace, started by the tests in this file"]
+fn inner_down() {
+    let Ok(name) = std::env::var(DOWN_NAME) else {
+        eprintln!("skipped: only meaningful when started by a lifecycle test");
+        return;
+    };
+    match commands::down(&name) {
+        Ok(message) => println!("down: {message}"),
+        Err(e) => println!("down failed: {e}"),
+    }
 }
 
 #[test]
@@ -320,6 +338,71 @@ fn down_leaves_nothing_and_a_second_up_is_refused() {
     let err = commands::down(name).expect_err("not up any more");
     assert!(matches!(err, DaemonError::NotRunning(_)), "{err}");
     assert!(b.stop(Duration::from_secs(10)));
+}
+
+/// A daemon killed with SIGKILL cannot tear down: its firewall tables,
+/// PID file, socket and policy rules stay. `down` then removes what it can
+/// name (the first three), and the next `up` and `down` leave the policy
+/// rules as they were before the first `up`: no `suppress_prefixlength`
+/// rule piles up per crash.
+#[test]
+fn down_removes_what_a_killed_daemon_left() {
+    if let Some(why) = skip_reason().or_else(skip_without_nft) {
+        eprintln!("{why}");
+        return;
+    }
+    let p = pair(22, Mode::Hybrid, &["0.0.0.0/0"]);
+    let name = &p.names[0];
+    let rules = || p.ns[0].ip(&["-4", "rule", "show"]).expect("rules").stdout;
+    let before = rules();
+    let table = format!("dybervpn-{name}");
+    let nft_table = || {
+        p.ns[0].exec(
+            "nft",
+            &["list", "table", "ip", &table],
+            Duration::from_secs(5),
+        )
+    };
+    let pid_file = pidfile::path_in(Path::new(pidfile::PID_DIR), name);
+    let socket = format!("/var/run/wireguard/{name}.sock");
+
+    let mut a = start(&p.ns[0], &p.paths[0], name);
+    let pid = a.id().expect("pid").to_string();
+    dybervpn_tunnel::os::command::run(
+        std::process::Command::new("kill").args(["-KILL", &pid]),
+        Duration::from_secs(5),
+    )
+    .expect("kill -9");
+    assert!(poll_until(Duration::from_secs(10), || a.has_exited()));
+    assert!(nft_table().is_ok(), "the killed daemon's table is there");
+    assert!(pid_file.exists() && Path::new(&socket).exists());
+
+    let exe = std::env::current_exe().expect("test binary");
+    let out = p.ns[0]
+        .command(&exe.to_string_lossy())
+        .args([
+            "--exact",
+            "inner_down",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DOWN_NAME, name)
+        .output()
+        .expect("down");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("removed what one left behind"), "{said}");
+    assert!(
+        said.contains(&format!("nftables table ip {table}")),
+        "{said}"
+    );
+    assert!(nft_table().is_err(), "table left");
+    assert!(!pid_file.exists(), "PID file left");
+    assert!(!Path::new(&socket).exists(), "socket left");
+
+    let mut a = start(&p.ns[0], &p.paths[0], name);
+    assert!(a.stop(Duration::from_secs(10)));
+    assert_eq!(rules(), before, "policy rules piled up");
 }
 
 /// Deleting the interface (`ip link del`) or its userspace-API socket

@@ -106,8 +106,8 @@ pub fn up(args: &UpArgs) -> Result<(), Failure> {
 
 /// Runs `down`.
 pub fn down(args: &DownArgs) -> Result<(), Failure> {
-    commands::down(&args.interface)?;
-    println!("{}: down", args.interface);
+    let message = commands::down(&args.interface)?;
+    println!("{}: {message}", args.interface);
     Ok(())
 }
 

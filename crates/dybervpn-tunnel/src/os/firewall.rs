@@ -183,6 +183,40 @@ impl Firewall {
     }
 }
 
+/// Removes the rules a daemon for `ifname` left behind when it was killed
+/// before its teardown (SIGKILL, the OOM killer): its nftables tables and
+/// its commented iptables rules, in both families. Returns what it
+/// removed, for the operator. Only rules named after `ifname` are touched.
+pub fn remove_leftovers(ifname: &str) -> Vec<String> {
+    let mut removed = Vec::new();
+    for v6 in [false, true] {
+        let (family, table) = (nft_family(v6), table_name(ifname));
+        if installed("nft")
+            && run(
+                Command::new("nft").args(["list", "table", family, &table]),
+                DEFAULT_TIMEOUT,
+            )
+            .is_ok()
+            && nft(&format!("delete table {family} {table}\n")).is_ok()
+        {
+            removed.push(format!("nftables table {family} {table}"));
+        }
+        if installed(save_program(v6)) {
+            let leftover = Firewall::new(ifname);
+            let had = run(&mut Command::new(save_program(v6)), DEFAULT_TIMEOUT)
+                .is_ok_and(|saved| !iptables_deletions(&saved.stdout, &comment(ifname)).is_empty());
+            if had && leftover.remove_iptables(v6).is_ok() {
+                removed.push(format!(
+                    "{} rules marked {}",
+                    save_program(v6),
+                    comment(ifname)
+                ));
+            }
+        }
+    }
+    removed
+}
+
 /// The nftables table of interface `ifname` (one per address family).
 fn table_name(ifname: &str) -> String {
     format!("dybervpn-{ifname}")

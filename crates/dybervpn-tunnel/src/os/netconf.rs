@@ -280,6 +280,26 @@ pub struct NetConfig {
     added: HashSet<Prefix>,
     /// The DNS servers registered for the interface.
     dns: Dns,
+    /// The families (`-4`, `-6`) whose default route relies on the shared
+    /// `suppress_prefixlength 0` rule (see [`NetConfig::release_suppress`]).
+    suppress: Vec<&'static str>,
+}
+
+/// `ip rule` arguments of the rule that lets more specific routes in
+/// `main` win over a policy table's default route. It is the same for every
+/// tunnel with a default route, so one serves them all.
+const SUPPRESS: [&str; 4] = ["table", "main", "suppress_prefixlength", "0"];
+
+/// `ip <fam> rule <verb> table main suppress_prefixlength 0`.
+fn suppress_rule(fam: &str, verb: &str) -> Result<(), OsError> {
+    let mut args = vec![fam, "rule", verb];
+    args.extend(SUPPRESS);
+    ip(&args).map(drop)
+}
+
+/// Whether `ip <fam> rule show` lists a rule containing `needle`.
+fn rule_listed(fam: &str, needle: &str) -> bool {
+    ip(&[fam, "rule", "show"]).is_ok_and(|o| o.stdout.contains(needle))
 }
 
 impl NetConfig {
@@ -294,6 +314,7 @@ impl NetConfig {
             firewall: Firewall::new(ifname),
             added: HashSet::new(),
             dns: Dns::new(ifname),
+            suppress: Vec::new(),
         }
     }
 
@@ -467,15 +488,15 @@ impl NetConfig {
             }
         }
         self.add_rule(&[fam, "rule", "add", "not", "fwmark", &t, "table", &t])?;
-        self.add_rule(&[
-            fam,
-            "rule",
-            "add",
-            "table",
-            "main",
-            "suppress_prefixlength",
-            "0",
-        ])?;
+        // One suppress rule serves every tunnel: one already there (another
+        // tunnel's, or one a killed daemon left) is used, not doubled, so
+        // crashes do not pile them up.
+        if !self.suppress.contains(&fam) {
+            if !rule_listed(fam, "lookup main suppress_prefixlength 0") {
+                suppress_rule(fam, "add")?;
+            }
+            self.suppress.push(fam);
+        }
         if prefix.addr().is_ipv4() {
             // Let reverse-path filtering see the mark, as wg-quick does.
             let _ = std::fs::write("/proc/sys/net/ipv4/conf/all/src_valid_mark", b"1");
@@ -537,7 +558,26 @@ impl NetConfig {
                 tracing::warn!(interface = %self.ifname, "removing a policy rule: {e}");
             }
         }
+        self.release_suppress(fam);
         self.firewall.release(prefix.addr().is_ipv6());
+    }
+
+    /// Stops relying on the `suppress_prefixlength 0` rule of family
+    /// `fam`; removes it (every copy) if no tunnel's fwmark rule is left in
+    /// that family to need it, as `wg-quick` removes them at `down`.
+    fn release_suppress(&mut self, fam: &'static str) {
+        let Some(at) = self.suppress.iter().position(|f| *f == fam) else {
+            return;
+        };
+        self.suppress.remove(at);
+        if rule_listed(fam, "not from all fwmark") {
+            return;
+        }
+        for _ in 0..STALE_RULES_REMOVED {
+            if suppress_rule(fam, "delete").is_err() {
+                break;
+            }
+        }
     }
 
     fn add_rule(&mut self, args: &[&str]) -> Result<(), OsError> {
@@ -561,6 +601,9 @@ impl NetConfig {
         self.defaults.clear();
         while let Some(rule) = self.rules.pop() {
             let _ = delete_rule(&rule);
+        }
+        for fam in self.suppress.clone() {
+            self.release_suppress(fam);
         }
     }
 }

@@ -333,6 +333,14 @@ fn serve(stream: &UnixStream, target: &dyn UapiTarget) {
     crate::os::mem::release_free_heap();
 }
 
+/// Removes `<dir>/<interface>.sock` if it is a socket nobody answers on
+/// (what a killed daemon leaves); returns whether it removed one.
+#[must_use]
+pub fn remove_stale_socket(dir: &Path, interface: &str) -> bool {
+    let path = socket_path_in(dir, interface);
+    fs::symlink_metadata(&path).is_ok() && remove_stale(&path).is_ok()
+}
+
 /// Removes a socket left behind by a daemon that is gone. Refuses when a
 /// daemon still answers, or when the path is not a socket.
 fn remove_stale(path: &Path) -> io::Result<()> {
