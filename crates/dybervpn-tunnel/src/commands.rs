@@ -146,6 +146,12 @@ fn detach(name: &str, target: &str) -> Result<(), DaemonError> {
             .mode(0o600)
             .open(&log_path)
     });
+    // Where this start's lines begin, to quote its last one if it fails.
+    let log_start = log
+        .as_ref()
+        .ok()
+        .and_then(|f| f.metadata().ok())
+        .map_or(0, |m| m.len());
     let stderr = match log {
         Ok(f) => Stdio::from(f),
         Err(_) => Stdio::null(),
@@ -161,8 +167,11 @@ fn detach(name: &str, target: &str) -> Result<(), DaemonError> {
     match wait_for_start(&mut child, WAIT, || uapi::client::get(name).is_ok()) {
         Start::Up => Ok(()),
         Start::Exited(status) => Err(DaemonError::Runtime(format!(
-            "the daemon for {name} exited ({status}); see {} or run \
+            "the daemon for {name} exited ({status}){}; see {} or run \
              `dybervpn up {target} --foreground`",
+            last_words(&log_path, log_start)
+                .map(|line| format!(": {line}"))
+                .unwrap_or_default(),
             log_path.display()
         ))),
         Start::Stopped => Err(DaemonError::Runtime(format!(
@@ -175,6 +184,22 @@ fn detach(name: &str, target: &str) -> Result<(), DaemonError> {
             log_path.display()
         ))),
     }
+}
+
+/// The last line a failed daemon wrote to its log after `from` (where
+/// its start began): the error `up --foreground` exits with. Reads at most
+/// the last 64 KiB.
+fn last_words(log: &Path, from: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(from.max(len.saturating_sub(64 * 1024))))
+        .ok()?;
+    let mut tail = Vec::new();
+    f.take(64 * 1024).read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?.trim();
+    Some(line.strip_prefix("dybervpn: ").unwrap_or(line).to_owned())
 }
 
 /// How the start of a detached daemon ended.
@@ -767,6 +792,25 @@ mod tests {
         assert_eq!(p, Path::new("./conf/office.toml"));
         assert!(resolve_target("../x y.toml").is_err());
         assert!(resolve_target("a-name-that-is-far-too-long").is_err());
+    }
+
+    /// A failed start is explained by its own last line in the log, not
+    /// by an earlier start's.
+    #[test]
+    fn the_last_line_of_a_failed_start_is_quoted() {
+        let log =
+            std::env::temp_dir().join(format!("dybervpn-last-words-{}.log", std::process::id()));
+        std::fs::write(&log, "dybervpn: an old failure\n").expect("write");
+        let from = std::fs::metadata(&log).expect("meta").len();
+        assert_eq!(last_words(&log, from), None, "nothing new yet");
+        let mut text = std::fs::read_to_string(&log).expect("read");
+        text.push_str("INFO starting\ndybervpn: resolvconf: not found\n\n");
+        std::fs::write(&log, text).expect("write");
+        assert_eq!(
+            last_words(&log, from).as_deref(),
+            Some("resolvconf: not found")
+        );
+        let _ = std::fs::remove_file(&log);
     }
 
     /// `up` without `--foreground` reports a daemon that did not come up
