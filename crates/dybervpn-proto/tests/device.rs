@@ -50,6 +50,40 @@ fn every_mode_across_backends_in_both_directions() {
     }
 }
 
+/// A peer's mode raised (classic to pq-only) while a classic handshake of
+/// ours is in flight: the classic response that then arrives must not set
+/// up a classic session, and the next initiation is pq-only.
+#[test]
+fn a_handshake_in_flight_is_abandoned_when_the_mode_changes() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Classic);
+    let t = now(10);
+    let Out::Net(_, init) = p.a.send(t, &ip_packet(40, 1)) else {
+        panic!("expected an initiation")
+    };
+    let Ok(Out::Net(_, response)) = p.b.recv(t, p.a.addr, &init) else {
+        panic!("expected a response")
+    };
+    let mut raised = PeerConfig::new(p.b.public);
+    raised.mode = Some(Mode::PqOnly);
+    raised.mldsa_public_key = Some(p.b.mldsa.public.clone());
+    raised.endpoint = Some(p.b.addr);
+    // The same pre-shared key as before (the pair's), so that only the mode
+    // changes.
+    raised.preshared_key = Some(dybervpn_crypto::PresharedKey::from_bytes([7; 32]));
+    p.a.device.update_peer(p.a.peer, raised).expect("update");
+    assert!(p.a.recv(t, p.b.addr, &response).is_err());
+    let stats = p.a.device.peer_stats(p.a.peer).expect("stats");
+    assert_eq!(stats.handshakes, 0, "a classic session was set up");
+    let later = now(16);
+    let sent = p.a.tick(later);
+    let retry = sent.first().expect("a new initiation");
+    assert_eq!(retry.len(), init_len(Mode::PqOnly));
+}
+
+fn init_len(mode: Mode) -> usize {
+    dybervpn_proto::messages::initiation_layout(mode).len
+}
+
 #[test]
 fn transport_replay_is_refused_and_counted() {
     let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);

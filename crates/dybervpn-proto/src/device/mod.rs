@@ -299,7 +299,9 @@ impl Device {
 
     /// Changes a peer's mode, pre-shared key, ML-DSA-65 key, keepalive or
     /// endpoint. The public key cannot change (remove and add instead).
-    /// Established sessions are kept.
+    /// Established sessions are kept; a handshake this side started in
+    /// another mode is abandoned (its response would set up a session in
+    /// the mode the peer no longer has), and the next starts in the new one.
     pub fn update_peer(&self, id: PeerId, config: PeerConfig) -> Result<(), ConfigError> {
         let mode = config.mode.unwrap_or(self.mode);
         self.validate(&config, mode)?;
@@ -307,6 +309,11 @@ impl Device {
         let mut peer = lock(&peer);
         if peer.crypto.remote_static != config.public_key {
             return Err(ConfigError::PublicKeyChanged);
+        }
+        if peer.crypto.mode != mode {
+            if let Some(pending) = peer.pending.take() {
+                self.free_indices(std::iter::once(pending.state.local_index));
+            }
         }
         peer.crypto = PeerCrypto::new(
             &*self.backend,
