@@ -73,6 +73,7 @@ pub(crate) struct InterfaceDraft {
     pub address: Vec<Sp<Cidr>>,
     pub mode: Option<Sp<Mode>>,
     pub mldsa_private_key: Option<Sp<MlDsaSeed>>,
+    pub mldsa_private_key_file: Option<PathBuf>,
     pub mtu: Option<Sp<u16>>,
     pub dns: Vec<IpAddr>,
     pub fwmark: Option<u32>,

@@ -1,25 +1,27 @@
-//! `private_key_file`: a file holding the base64 private key, and the check
-//! that no one but its owner can read it.
+//! `private_key_file` and `mldsa_private_key_file`: a file holding one
+//! base64 secret key, and the check that no one but its owner can read it.
 
 use std::fs;
 use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
-use dybervpn_crypto::X25519SecretKey;
+use dybervpn_crypto::KeyError;
 use zeroize::Zeroizing;
 
 use crate::diag::Problem;
 use crate::draft::Ctx;
 
 /// Reads the key file named by `path_text` (relative paths are relative to
-/// the configuration file's directory). Problems are reported at `span`.
-pub(crate) fn read(
+/// the configuration file's directory) and decodes it with `decode`.
+/// Problems are reported at `span`.
+pub(crate) fn read<K>(
     ctx: &mut Ctx<'_>,
     path_text: &str,
     span: Range<usize>,
     field: &str,
-) -> Option<X25519SecretKey> {
+    decode: fn(&str, &str) -> Result<K, KeyError>,
+) -> Option<K> {
     let path = ctx.base_dir().join(path_text);
     let text = match read_bounded(&path) {
         Ok(t) => t,
@@ -37,7 +39,7 @@ pub(crate) fn read(
     if let Some(mode) = readable_by_others(&path) {
         ctx.report(span.clone(), field, Problem::ReadableByOthers { mode });
     }
-    match X25519SecretKey::from_base64(field, &text) {
+    match decode(field, &text) {
         Ok(k) => Some(k),
         Err(e) => {
             ctx.report(span, field, Problem::BadKey(e));

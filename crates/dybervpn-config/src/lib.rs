@@ -74,7 +74,8 @@ impl Config {
         })?;
         let c = &loaded.config;
         let holds_secret = c.interface.private_key_file.is_none()
-            || c.interface.mldsa_private_key.is_some()
+            || (c.interface.mldsa_private_key.is_some()
+                && c.interface.mldsa_private_key_file.is_none())
             || c.peers.iter().any(|p| p.preshared_key.is_some());
         if holds_secret {
             if let Some(mode) = readable_by_others(path) {

@@ -100,6 +100,10 @@ pub struct InterfaceConfig {
     pub mode: Mode,
     /// The ML-DSA-65 seed for pq-only authentication.
     pub mldsa_private_key: Option<MlDsaSeed>,
+    /// Where the seed was read from, when it came from
+    /// `mldsa_private_key_file` (as written); [`crate::Config::to_toml`]
+    /// writes this reference instead of the seed.
+    pub mldsa_private_key_file: Option<PathBuf>,
     /// Tunnel MTU.
     pub mtu: u16,
     /// DNS servers to configure while the tunnel is up.
@@ -128,6 +132,7 @@ impl InterfaceConfig {
             address: Vec::new(),
             mode,
             mldsa_private_key: None,
+            mldsa_private_key_file: None,
             mtu: DEFAULT_MTU,
             dns: Vec::new(),
             fwmark: None,

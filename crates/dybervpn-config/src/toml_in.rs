@@ -21,6 +21,7 @@ pub const INTERFACE_KEYS: &[&str] = &[
     "address",
     "mode",
     "mldsa_private_key",
+    "mldsa_private_key_file",
     "mtu",
     "dns",
     "fwmark",
@@ -273,7 +274,8 @@ fn read_interface(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Range<usize>) ->
                 d.private_key_given = true;
                 if let Some(path) = string(ctx, v, f) {
                     d.private_key_file = Some(path.into());
-                    if let Some(secret) = keyfile::read(ctx, path, v.span(), f) {
+                    let read = keyfile::read(ctx, path, v.span(), f, X25519SecretKey::from_base64);
+                    if let Some(secret) = read {
                         // Only one of the two may be given; the draft keeps the
                         // file's key unless the inline one was read already.
                         d.private_key.get_or_insert(Sp::new(secret, v.span()));
@@ -287,6 +289,16 @@ fn read_interface(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Range<usize>) ->
             "address" => d.address = list(ctx, v, f),
             "mode" => d.mode = parsed(ctx, v, f),
             "mldsa_private_key" => d.mldsa_private_key = key(ctx, v, f, MlDsaSeed::from_base64),
+            "mldsa_private_key_file" => {
+                if let Some(path) = string(ctx, v, f) {
+                    d.mldsa_private_key_file = Some(path.into());
+                    let read = keyfile::read(ctx, path, v.span(), f, MlDsaSeed::from_base64);
+                    if let Some(seed) = read {
+                        // Both given is an error (reported below).
+                        d.mldsa_private_key.get_or_insert(Sp::new(seed, v.span()));
+                    }
+                }
+            }
             "mtu" => {
                 let (min, max) = (crate::model::MIN_MTU, crate::model::MAX_MTU);
                 d.mtu = integer(ctx, v, f, min.into(), max.into(), "")
@@ -312,14 +324,18 @@ fn read_interface(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Range<usize>) ->
             other => unknown(ctx, k.span(), "interface", other, INTERFACE_KEYS),
         }
     }
-    if let (Some(inline), Some(_)) = (table.get("private_key"), table.get("private_key_file")) {
-        ctx.report(
-            inline.span(),
-            "interface.private_key",
-            Problem::Conflict {
-                other: "interface.private_key_file",
-            },
-        );
+    for (inline, file) in [
+        ("private_key", "interface.private_key_file"),
+        ("mldsa_private_key", "interface.mldsa_private_key_file"),
+    ] {
+        let file_key = file.trim_start_matches("interface.");
+        if let (Some(given), Some(_)) = (table.get(inline), table.get(file_key)) {
+            ctx.report(
+                given.span(),
+                format!("interface.{inline}"),
+                Problem::Conflict { other: file },
+            );
+        }
     }
     d
 }

@@ -59,8 +59,14 @@ impl InterfaceConfig {
             )?;
         }
         writeln!(s, "mode = {}", quote(self.mode.name()))?;
-        if let Some(seed) = &self.mldsa_private_key {
-            writeln!(s, "mldsa_private_key = {}", quote(&seed.to_base64()))?;
+        match (&self.mldsa_private_key_file, &self.mldsa_private_key) {
+            (Some(path), _) => writeln!(
+                s,
+                "mldsa_private_key_file = {}",
+                quote(&path.to_string_lossy())
+            )?,
+            (None, Some(seed)) => writeln!(s, "mldsa_private_key = {}", quote(&seed.to_base64()))?,
+            (None, None) => {}
         }
         if self.mtu != DEFAULT_MTU {
             writeln!(s, "mtu = {}", self.mtu)?;

@@ -147,6 +147,7 @@ fn interface(ctx: &mut Ctx<'_>, d: InterfaceDraft) -> Option<InterfaceConfig> {
     out.listen_port = d.listen_port;
     out.address = d.address.into_iter().map(|a| a.value).collect();
     out.mldsa_private_key = d.mldsa_private_key.map(|s| s.value);
+    out.mldsa_private_key_file = d.mldsa_private_key_file;
     out.mtu = mtu;
     out.dns = d.dns;
     out.fwmark = d.fwmark;

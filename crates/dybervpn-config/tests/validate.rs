@@ -331,6 +331,72 @@ fn bad_values_name_the_field() {
     assert!(got[5].ends_with("decodes to 3 bytes, expected 1952 bytes (2604 base64 characters)"));
 }
 
+/// The ML-DSA-65 seed can live in its own file too, as the X25519 key can:
+/// read relative to the configuration, checked for its permissions, kept
+/// as a reference when written back, and not combinable with an inline one.
+#[test]
+fn mldsa_private_key_file_is_read_checked_and_kept_as_a_reference() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed_path = dir.path().join("wg0.mldsa");
+    std::fs::write(&seed_path, format!("{SEED}\n")).expect("write");
+    let cfg = dir.path().join("wg0.toml");
+    let text = format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\nmode = \"pq-only\"\n\
+         mldsa_private_key_file = \"wg0.mldsa\"\n"
+    );
+    std::fs::write(&cfg, &text).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::set_permissions(&seed_path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+    }
+    let loaded = Config::load(&cfg).expect("valid");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let iface = &loaded.config.interface;
+    assert_eq!(
+        iface
+            .mldsa_private_key
+            .as_ref()
+            .map(|s| to_base64(s.expose())),
+        Some(SEED.to_owned())
+    );
+    let written = loaded.config.to_toml();
+    assert!(
+        written.contains("mldsa_private_key_file = \"wg0.mldsa\""),
+        "{}",
+        *written
+    );
+    assert!(!written.contains(SEED), "the seed was written out");
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&seed_path, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let loaded = Config::load(&cfg).expect("valid");
+        assert!(
+            loaded.warnings.iter().any(|w| {
+                w.field == "interface.mldsa_private_key_file"
+                    && matches!(w.problem, Problem::ReadableByOthers { mode: 0o644 })
+            }),
+            "{:?}",
+            loaded.warnings
+        );
+    }
+
+    let both = format!("{text}mldsa_private_key = \"{SEED}\"\n");
+    std::fs::write(&cfg, both).expect("write");
+    let e = Config::load(&cfg).expect_err("both").to_string();
+    assert!(
+        e.contains(
+            "interface.mldsa_private_key: cannot be combined with interface.mldsa_private_key_file"
+        ),
+        "{e}"
+    );
+}
+
 #[test]
 fn private_key_file_is_read_relative_to_the_config_and_checked() {
     let dir = tempfile::tempdir().expect("tempdir");
