@@ -69,9 +69,11 @@ pub fn write(path: &Path, contents: &[u8], overwrite: bool) -> Result<()> {
     result
 }
 
-/// Gives `tmp` the owner and group permission bits of the file at `path`,
-/// if there is one (none for others), and its owner and group where
-/// allowed (root may; other users keep their own).
+/// Gives `tmp` the owner and group of the file at `path`, if there is one,
+/// where allowed (root may; other users keep their own), and its owner's
+/// permission bits, with its group's only if the group could be kept:
+/// group bits meant for one group must not go to another. None for others,
+/// and no set-ID or sticky bits.
 fn keep_permissions(path: &Path, tmp: &Path) -> io::Result<()> {
     let Ok(old) = fs::metadata(path) else {
         return Ok(());
@@ -80,7 +82,9 @@ fn keep_permissions(path: &Path, tmp: &Path) -> io::Result<()> {
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let _ = std::os::unix::fs::chown(tmp, Some(old.uid()), Some(old.gid()));
-        fs::set_permissions(tmp, fs::Permissions::from_mode(old.mode() & 0o7770))?;
+        let same_group = fs::metadata(tmp)?.gid() == old.gid();
+        let keep = if same_group { 0o770 } else { 0o700 };
+        fs::set_permissions(tmp, fs::Permissions::from_mode(old.mode() & keep))?;
     }
     #[cfg(not(unix))]
     let _ = (old, tmp);
@@ -138,7 +142,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("a.toml");
         let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o7777;
-        for (before, after) in [(0o640, 0o640), (0o644, 0o640), (0o600, 0o600)] {
+        for (before, after) in [
+            (0o640, 0o640),
+            (0o644, 0o640),
+            (0o600, 0o600),
+            (0o4750, 0o750),
+        ] {
             fs::write(&p, b"old").expect("write");
             fs::set_permissions(&p, fs::Permissions::from_mode(before)).expect("chmod");
             write(&p, b"new", true).expect("overwrite");

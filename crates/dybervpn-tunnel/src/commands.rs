@@ -353,6 +353,7 @@ pub fn run_foreground(name: &str, path: &Path, config: Config) -> Result<(), Dae
     }
     daemon.stop();
     drop(pid);
+    let _ = std::fs::remove_file(reload_lock_path(name));
     tracing::info!(interface = name, "down");
     Ok(())
 }
@@ -398,6 +399,12 @@ pub fn change_set_for(config: &Config) -> (ChangeSet, Vec<String>) {
     (cs, unresolved)
 }
 
+/// The file `reload` locks so that one runs at a time per interface
+/// (removed when the daemon stops).
+fn reload_lock_path(name: &str) -> PathBuf {
+    Path::new(PID_DIR).join(format!("{name}.reload"))
+}
+
 /// `dybervpn reload <if>`: asks the daemon to re-read its configuration
 /// (SIGHUP) and waits, at most [`WAIT`], for it to say how that went. A
 /// reload that was refused, or applied only in part, is an error that
@@ -407,6 +414,13 @@ pub fn reload(name: &str) -> Result<String, DaemonError> {
     crate::ifname::validate(name).map_err(|e| DaemonError::Config(e.to_string()))?;
     let pid = pidfile::live_pid(Path::new(PID_DIR), name)
         .ok_or_else(|| DaemonError::NotRunning(name.to_owned()))?;
+    // One `reload` of an interface at a time, so that each reports the
+    // outcome of its own request and not of one another run sent just
+    // before (a SIGHUP from elsewhere can still interleave).
+    let lock_path = reload_lock_path(name);
+    let _one_at_a_time = std::fs::File::create(&lock_path)
+        .and_then(|f| f.lock().map(|()| f))
+        .map_err(|e| DaemonError::Os(crate::os::OsError::io("locking the reload", e)))?;
     let number = |s: &DeviceSnapshot| s.last_reload.as_ref().map_or(0, |r| r.number);
     let before = number(&uapi::client::get(name)?);
     run(
@@ -440,6 +454,16 @@ pub fn reload(name: &str) -> Result<String, DaemonError> {
 pub fn down(name: &str) -> Result<String, DaemonError> {
     crate::ifname::validate(name).map_err(|e| DaemonError::Config(e.to_string()))?;
     let Some(pid) = pidfile::live_pid(Path::new(PID_DIR), name) else {
+        // Something still answers on the socket: not a killed daemon's
+        // leftovers, whose rules must then not be touched (a daemon from
+        // before the PID file was locked, say, or another implementation).
+        if uapi::client::get(name).is_ok() {
+            return Err(DaemonError::Runtime(format!(
+                "something answers on {name}'s socket, but no DyberVPN daemon holds its PID \
+                 file {}; stop that process yourself (`wg show {name}` shows what it is)",
+                pidfile::path_in(Path::new(PID_DIR), name).display()
+            )));
+        }
         let left = remove_leftovers(name);
         if left.is_empty() {
             return Err(DaemonError::NotRunning(name.to_owned()));
@@ -471,6 +495,7 @@ pub fn down(name: &str) -> Result<String, DaemonError> {
 /// next `up` with a default route replaces them.
 fn remove_leftovers(name: &str) -> Vec<String> {
     let mut removed = crate::os::firewall::remove_leftovers(name);
+    let _ = std::fs::remove_file(reload_lock_path(name));
     if pidfile::remove_stale(Path::new(PID_DIR), name) {
         removed.push(format!(
             "PID file {}",

@@ -21,10 +21,15 @@ pub fn path_in(dir: &Path, interface: &str) -> PathBuf {
     dir.join(format!("{interface}.pid"))
 }
 
-/// The PID of the daemon running `interface`: the one its PID file names,
-/// if a live process holds the file's lock. `None` for a missing file, a
-/// stale one (no lock held: its process is gone, and the PID may now be
-/// someone else's) or an unreadable one.
+/// The PID of the daemon running `interface`: the process holding its PID
+/// file's lock. `None` for a missing file, a stale one (no lock held: its
+/// process is gone, and the PID it names may now be someone else's) or an
+/// unreadable one.
+///
+/// The holder is looked up in `/proc/locks` rather than read from the
+/// file: a daemon starting takes the lock before it writes its PID, and in
+/// between the file still names the process before it. The file's
+/// contents serve only where `/proc/locks` does not show the holder.
 #[must_use]
 pub fn live_pid(dir: &Path, interface: &str) -> Option<u32> {
     let mut file = File::open(path_in(dir, interface)).ok()?;
@@ -34,10 +39,43 @@ pub fn live_pid(dir: &Path, interface: &str) -> Option<u32> {
         Err(TryLockError::WouldBlock) => {}
         Err(TryLockError::Error(_)) => return None,
     }
-    let mut text = String::new();
-    file.read_to_string(&mut text).ok()?;
-    let pid: u32 = text.trim().parse().ok()?;
+    let meta = file.metadata().ok()?;
+    let holder = fs::read_to_string("/proc/locks")
+        .ok()
+        .and_then(|locks| lock_holder(&locks, meta.dev(), meta.ino()));
+    let pid = match holder {
+        Some(pid) => pid,
+        None => {
+            let mut text = String::new();
+            file.read_to_string(&mut text).ok()?;
+            text.trim().parse().ok()?
+        }
+    };
     is_alive(pid).then_some(pid)
+}
+
+/// The process holding an exclusive `flock` on the file `(dev, ino)`, from
+/// a `/proc/locks` listing: lines like `1: FLOCK  ADVISORY  WRITE 8661
+/// fe:00:974850 0 EOF`, the device as hexadecimal major and minor numbers.
+/// Waiters (`1: -> FLOCK …`) are not holders.
+fn lock_holder(locks: &str, dev: u64, ino: u64) -> Option<u32> {
+    // The split of `st_dev` that glibc's `major()` and `minor()` make.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let wanted = format!("{major:02x}:{minor:02x}:{ino}");
+    locks.lines().find_map(|line| {
+        let mut fields = line.split_whitespace().skip(1);
+        let (kind, _, access, pid, file) = (
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+        );
+        (kind == "FLOCK" && access == "WRITE" && file == wanted)
+            .then(|| pid.parse().ok())
+            .flatten()
+    })
 }
 
 /// Removes `interface`'s PID file if it is stale (nobody holds its lock):
@@ -151,6 +189,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lock_holders_are_read_from_proc_locks() {
+        let locks = "1: FLOCK  ADVISORY  WRITE 8661 fe:00:974850 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 9000 fe:00:974850 0 EOF\n\
+                     2: FLOCK  ADVISORY  READ 8390 fe:00:10135878 0 EOF\n\
+                     3: POSIX  ADVISORY  WRITE 77 08:01:55 0 EOF\n";
+        // fe:00 is major 254, minor 0.
+        let dev = 254 << 8;
+        assert_eq!(lock_holder(locks, dev, 974_850), Some(8661));
+        assert_eq!(lock_holder(locks, dev, 10_135_878), None, "a shared lock");
+        assert_eq!(lock_holder(locks, 8 << 8 | 1, 55), None, "not an flock");
+        assert_eq!(lock_holder(locks, dev + 1, 974_850), None, "another device");
+    }
+
+    #[test]
     fn this_process_is_alive_and_an_impossible_one_is_not() {
         assert!(is_alive(std::process::id()));
         assert!(!is_alive(u32::MAX));
@@ -162,6 +214,10 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         {
             let held = PidFile::create(&dir, "dvp0").expect("create");
+            assert_eq!(live_pid(&dir, "dvp0"), Some(std::process::id()));
+            // The holder counts, not what the file says (a daemon starting
+            // has the lock before it has written its PID).
+            fs::write(held.path(), "1\n").expect("write");
             assert_eq!(live_pid(&dir, "dvp0"), Some(std::process::id()));
             let err = PidFile::create(&dir, "dvp0").expect_err("held");
             assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);

@@ -232,7 +232,7 @@ fn needs_restart(
     [
         ("private_key", running.public_key != new.public_key),
         ("listen_port", running.listen_port != new.listen_port),
-        ("address", running.address != new.address),
+        ("address", sorted(&running.address) != sorted(&new.address)),
         ("mtu", running.mtu != new.mtu),
         (
             "mldsa_private_key",
@@ -251,6 +251,14 @@ fn needs_restart(
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
     .collect()
+}
+
+/// The addresses in a stable order: listing them in another order changes
+/// nothing.
+fn sorted(addresses: &[dybervpn_config::Cidr]) -> Vec<String> {
+    let mut v: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+    v.sort();
+    v
 }
 
 fn peer_info(peer: &dybervpn_config::PeerConfig, label: &str) -> Result<PeerInfo, DaemonError> {
