@@ -278,6 +278,10 @@ impl UdpTx {
                 }
                 // No GSO on this kernel or route: datagrams from now on.
                 Err(e) if gso::unsupported(&e) => self.gso = false,
+                // Larger than the route's MTU: this run goes as single
+                // datagrams, which the kernel fragments (GSO stays on: the
+                // next run may go elsewhere).
+                Err(e) if gso::too_big(&e) => {}
                 // Anything else (ENOBUFS, an unreachable route): this run
                 // is lost, as a datagram would be.
                 Err(_) => {

@@ -42,6 +42,16 @@ pub fn unsupported(e: &io::Error) -> bool {
     )
 }
 
+/// Whether a failed [`send_segments`] means the segments are larger than
+/// the route's MTU allows (`EMSGSIZE`; a path MTU learnt from an ICMP
+/// "fragmentation needed", a PPPoE or mobile link). Segmentation never
+/// fragments, but the same datagrams sent one at a time are fragmented by
+/// the kernel, so the caller sends them so.
+#[must_use]
+pub fn too_big(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EMSGSIZE)
+}
+
 /// Whether a [`send_segments`] that named a source may have failed
 /// because of that source, no longer one of this host's addresses: IPv4's
 /// route lookup then fails with `ENETUNREACH`, IPv6's control-message

@@ -187,6 +187,14 @@ pub fn ping_until(ns: &Netns, to: &str, within: Duration) -> Option<Duration> {
     None
 }
 
+/// Whether `program` runs (`program --version` succeeds).
+pub fn have(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Whether `check` held within `within` (checked every 50 ms).
 pub fn poll_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
