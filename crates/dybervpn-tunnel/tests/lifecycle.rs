@@ -270,6 +270,23 @@ fn roaming_peer_is_followed_to_its_new_address() {
     );
     let text = commands::status(Some(&p.names[0]), false).expect("status");
     assert!(text.contains("endpoint: 10.240.3.3:51820"), "{text}");
+    // A `wg set` that changes something else of the peer (its keepalive)
+    // leaves the endpoint it roamed to, as wireguard-go does: only an
+    // `endpoint=` line moves it.
+    let mut change = uapi::PeerChange::new(snap.peers[0].public_key);
+    change.persistent_keepalive_interval = Some(45);
+    let changes = uapi::ChangeSet {
+        peers: vec![change],
+        ..uapi::ChangeSet::default()
+    };
+    uapi::client::set(&p.names[0], &changes).expect("wg set keepalive");
+    let snap = uapi::client::get(&p.names[0]).expect("status");
+    assert_eq!(snap.peers[0].persistent_keepalive_interval, 45);
+    assert_eq!(
+        snap.peers[0].endpoint.map(|e| e.ip()),
+        Some(ip("10.240.3.3")),
+        "a keepalive change moved the peer back to its configured endpoint"
+    );
     // And A can reach B there too.
     assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(10)).is_some());
     assert!(a.stop(Duration::from_secs(10)) && b.stop(Duration::from_secs(10)));

@@ -152,6 +152,10 @@ impl UapiTarget for DaemonTarget {
             .iter()
             .flat_map(|(k, i)| i.allowed_ips.iter().map(move |p| (*p, *k)))
             .collect();
+        // The peers whose endpoint the changes name: only those are moved.
+        // Any other keeps the endpoint it roamed to, whatever else changes
+        // (as wireguard-go, which sets an endpoint only on `endpoint=`).
+        let mut endpoint_named: HashSet<X25519PublicKey> = HashSet::new();
         for change in &changes.peers {
             let key = change.public_key;
             if change.remove {
@@ -185,6 +189,7 @@ impl UapiTarget for DaemonTarget {
             }
             if let Some(e) = change.endpoint {
                 info.endpoint = Some(e);
+                endpoint_named.insert(key);
             }
             if let Some(k) = change.persistent_keepalive_interval {
                 info.persistent_keepalive = k;
@@ -193,8 +198,10 @@ impl UapiTarget for DaemonTarget {
                 info.allowed_ips.clear();
             }
             if !change.removed_allowed_ips.is_empty() {
-                info.allowed_ips
-                    .retain(|p| !change.removed_allowed_ips.contains(p));
+                // A set: a removal of many prefixes from a peer with many
+                // must not take quadratic time (the table is locked).
+                let removed: HashSet<&Prefix> = change.removed_allowed_ips.iter().collect();
+                info.allowed_ips.retain(|p| !removed.contains(p));
             }
             info.allowed_ips.extend(change.allowed_ips.iter().copied());
             info.allowed_ips.sort();
@@ -262,9 +269,13 @@ impl UapiTarget for DaemonTarget {
             match old.get(&key) {
                 Some((id, before)) => {
                     if before.core_differs(&info) {
+                        let mut config = info.to_proto();
+                        if !endpoint_named.contains(&key) {
+                            config.endpoint = None;
+                        }
                         shared
                             .device
-                            .update_peer(*id, info.to_proto())
+                            .update_peer(*id, config)
                             .map_err(|e| internal(e.to_string()))?;
                     }
                     table.set(*id, info);
