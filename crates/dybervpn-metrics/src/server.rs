@@ -2,8 +2,10 @@
 //!
 //! A deliberately small HTTP/1.1 server on a std `TcpListener`: one thread,
 //! one connection at a time, `Connection: close`. Each request is bounded in
-//! size ([`MAX_REQUEST_BYTES`]) and time ([`REQUEST_DEADLINE`]), so a slow
-//! or hostile client holds the endpoint for at most a few seconds. Scrapers
+//! size ([`MAX_REQUEST_BYTES`]) and time: reading the request and writing
+//! the answer by [`REQUEST_DEADLINE`], then half a second at most for the
+//! client to close, so a slow or hostile client holds the endpoint for at
+//! most 5.5 s. Scrapers
 //! and probes make one short request every few seconds; this needs no more.
 //!
 //! It binds where it is told. A non-loopback address is allowed (a
@@ -34,8 +36,8 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// Tuning: how long one read or write may block.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Tuning: after answering, how long to wait for the client to close, and
-/// how much of its unread input to discard meanwhile.
+/// Tuning: after answering, how long in all to wait for the client to
+/// close, and how much of its unread input to discard meanwhile.
 const LINGER_TIMEOUT: Duration = Duration::from_millis(500);
 const LINGER_MAX_BYTES: usize = 64 * 1024;
 
@@ -196,24 +198,52 @@ fn handle_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<()>
         Err(HeadError::TimedOut) => Response::text(408, "request timed out\n"),
         Err(HeadError::Io(e)) => return Err(e),
     };
-    stream.write_all(&response.to_bytes())?;
-    stream.flush()?;
+    write_by(&mut stream, &response.to_bytes(), deadline)?;
     linger(&mut stream);
     Ok(())
 }
 
-/// Half-closes and reads what the client still sends (bounded), so that
-/// closing with unread input does not reset the connection and destroy the
-/// response before the client reads it (as it would after a 431).
+/// Writes all of `bytes` by `deadline`: a client that reads a large
+/// `/metrics` slowly is cut off then, however steadily it makes progress
+/// (each write's own timeout would restart with every byte it takes).
+fn write_by(stream: &mut TcpStream, bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read the response too slowly",
+            ));
+        }
+        stream.set_write_timeout(Some(left.min(IO_TIMEOUT)))?;
+        match stream.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    stream.flush()
+}
+
+/// Half-closes and reads what the client still sends (bounded in bytes and
+/// in time overall), so that closing with unread input does not reset the
+/// connection and destroy the response before the client reads it (as it
+/// would after a 431). A client that keeps sending a byte now and then is
+/// dropped when the time is up.
 fn linger(stream: &mut TcpStream) {
-    if stream.shutdown(std::net::Shutdown::Write).is_err()
-        || stream.set_read_timeout(Some(LINGER_TIMEOUT)).is_err()
-    {
+    if stream.shutdown(std::net::Shutdown::Write).is_err() {
         return;
     }
+    let end = Instant::now() + LINGER_TIMEOUT;
     let mut sink = [0u8; 1024];
     let mut drained = 0;
     while drained < LINGER_MAX_BYTES {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
         match stream.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,

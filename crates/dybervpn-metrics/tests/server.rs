@@ -232,6 +232,41 @@ fn a_panicking_source_costs_a_500_not_the_endpoint() {
     server.shutdown();
 }
 
+/// A client that, once answered, keeps sending a byte now and then never
+/// closes by itself; the server must still move on to the next client
+/// (before, it read on for up to 64 KiB at up to half a second a byte).
+#[test]
+fn a_client_trickling_after_its_answer_does_not_hold_the_endpoint() {
+    let (server, _metrics, _daemon) = start(healthy(Duration::from_secs(1)));
+    let addr = server.local_addr();
+    let mut slow = TcpStream::connect(addr).expect("connect");
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("send");
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickler = {
+        let done = Arc::clone(&done);
+        thread::spawn(move || {
+            // Bounded: 300 bytes at most (a minute), or until the next
+            // client was served, or the server dropped the connection.
+            for _ in 0..300 {
+                if done.load(std::sync::atomic::Ordering::SeqCst) || slow.write_all(b"x").is_err() {
+                    return true;
+                }
+                thread::sleep(Duration::from_millis(200));
+            }
+            false
+        })
+    };
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(addr, "/health").status, 200);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        trickler.join().expect("trickler"),
+        "the next client was served only after the trickler gave up"
+    );
+    server.shutdown();
+}
+
 #[test]
 fn broken_and_idle_clients_do_not_hold_the_endpoint() {
     let (server, _metrics, _daemon) = start(healthy(Duration::from_secs(1)));
