@@ -323,7 +323,7 @@ fn device_gone(shared: &Shared, e: &io::Error) -> bool {
 /// one TCP segment train split to the MTU), each encrypted into the
 /// send buffer, then sent in runs.
 pub(super) fn tun_reader(shared: &Shared) {
-    let mtu = shared.tun.mtu().unwrap_or(1420);
+    let mut mtu = shared.tun.mtu().unwrap_or(1420);
     let mut batch = TunReadBatch::new(mtu);
     let mut tx = UdpTx::new();
     while !shared.stopping() {
@@ -336,7 +336,19 @@ pub(super) fn tun_reader(shared: &Shared) {
                 ));
                 return;
             }
-            Err(_) => continue,
+            Err(_) => {
+                // A segment train split into pieces larger than the
+                // buffers: the MTU went up (`ip link set … mtu`) since they
+                // were made. New buffers for it; this train is lost, as a
+                // malformed one is, and TCP sends it again.
+                if let Ok(now_mtu) = shared.tun.mtu() {
+                    if now_mtu > mtu {
+                        mtu = now_mtu;
+                        batch = TunReadBatch::new(mtu);
+                    }
+                }
+                continue;
+            }
         };
         let now = shared.clock.now();
         // The last peer's source, looked up once per peer and batch.
