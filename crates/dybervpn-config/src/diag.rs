@@ -255,6 +255,11 @@ pub enum Problem {
         /// The file's permission bits.
         mode: u32,
     },
+    /// Two peers with the same `name`: their metrics share one series.
+    DuplicateName {
+        /// Index of the first peer with this name.
+        first: usize,
+    },
     /// Something in an imported WireGuard file that DyberVPN does not use.
     Ignored {
         /// Why it is dropped.
@@ -273,6 +278,7 @@ impl Problem {
             | Self::NoAllowedIps
             | Self::ReadableByOthers { .. }
             | Self::OverlappingAllowedIps { .. }
+            | Self::DuplicateName { .. }
             | Self::Ignored { .. } => Severity::Warning,
             _ => Severity::Error,
         }
@@ -376,6 +382,11 @@ impl fmt::Display for Problem {
             Self::ReadableByOthers { mode } => write!(
                 f,
                 "holds secret keys but has mode {mode:04o}; run `chmod 600` on it"
+            ),
+            Self::DuplicateName { first } => write!(
+                f,
+                "peer[{first}] has this name too; metrics label peers by name, so the two \
+                 share one series (give each its own name)"
             ),
             Self::Ignored { reason } => write!(f, "ignored: {reason}"),
         }

@@ -271,6 +271,7 @@ fn peer(
 /// (`naive_cross_peer` below).
 fn cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Checked]) {
     let mut first_with_key: HashMap<X25519PublicKey, usize> = HashMap::new();
+    let mut first_with_name: HashMap<&str, usize> = HashMap::new();
     // Every earlier peer's allowed IPs: prefix -> (peer, position in its list).
     let mut earlier_ips: BTreeMap<Cidr, Vec<(usize, usize)>> = BTreeMap::new();
     for (i, c) in checked.iter().enumerate() {
@@ -281,6 +282,17 @@ fn cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Che
                     format!("peer[{i}].public_key"),
                     Problem::OwnPublicKey,
                 );
+            }
+            if let Some(name) = p.name.as_deref() {
+                if let Some(&j) = first_with_name.get(name) {
+                    ctx.report(
+                        c.key_span.clone(),
+                        format!("peer[{i}].name"),
+                        Problem::DuplicateName { first: j },
+                    );
+                } else {
+                    first_with_name.insert(name, i);
+                }
             }
             match first_with_key.entry(p.public_key) {
                 Entry::Occupied(first) => {

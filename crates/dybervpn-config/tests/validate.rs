@@ -293,6 +293,19 @@ fn a_wireguard_conf_file_is_named_as_such() {
 }
 
 #[test]
+fn two_peers_with_one_name_are_a_warning() {
+    let got = warnings(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\
+         [[peer]]\nname = \"laptop\"\npublic_key = \"{PEER1}\"\nallowed_ips = [\"10.0.0.2/32\"]\n\
+         [[peer]]\nname = \"laptop\"\npublic_key = \"{PEER2}\"\nallowed_ips = [\"10.0.0.3/32\"]\n"
+    ));
+    assert_eq!(
+        got,
+        ["wg0.toml:9:14: warning: peer[1].name: peer[0] has this name too; metrics label peers by name, so the two share one series (give each its own name)"],
+    );
+}
+
+#[test]
 fn the_same_address_twice_is_refused() {
     let got = errors(&format!(
         "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\
