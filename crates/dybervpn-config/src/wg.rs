@@ -62,8 +62,13 @@ pub fn import(text: &str, path: &Path) -> Result<Loaded, ConfigErrors> {
     let mut iface: Option<InterfaceDraft> = None;
     let mut peers: Vec<PeerDraft> = Vec::new();
     let mut section = Section::None;
-    let mut offset = 0;
-    for raw_line in text.split_inclusive('\n') {
+    // A byte-order mark, as Windows editors save files: not part of the
+    // first line.
+    let (body, mut offset) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, '\u{feff}'.len_utf8()),
+        None => (text, 0),
+    };
+    for raw_line in body.split_inclusive('\n') {
         let line_start = offset;
         offset += raw_line.len();
         let line = raw_line.split('#').next().unwrap_or("");

@@ -119,6 +119,31 @@ fn export_refuses_post_quantum_modes() {
     assert!(e.to_string().contains("WireGuard cannot speak"), "{e}");
 }
 
+/// A `.conf` saved with a byte-order mark (as Windows editors do) imports
+/// as the same file without one; a DyberVPN configuration with one loads.
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_line() {
+    let conf = format!(
+        "[Interface]\nPrivateKey = {PRIV}\nAddress = 10.0.0.1/24\n\n\
+         [Peer]\nPublicKey = {PEER1}\nAllowedIPs = 10.0.0.2/32\n"
+    );
+    let plain = wg::import(&conf, Path::new("wg0.conf"))
+        .expect("valid")
+        .config;
+    let marked = wg::import(&format!("\u{feff}{conf}"), Path::new("wg0.conf"))
+        .expect("valid with a BOM")
+        .config;
+    assert_eq!(plain, marked);
+    let toml = config(Mode::Hybrid);
+    let plain = Config::parse(&toml, Path::new("x.toml"))
+        .expect("valid")
+        .config;
+    let marked = Config::parse(&format!("\u{feff}{toml}"), Path::new("x.toml"))
+        .expect("valid with a BOM")
+        .config;
+    assert_eq!(plain, marked);
+}
+
 #[test]
 fn wg_import_errors_and_warnings_have_lines() {
     let text = "\

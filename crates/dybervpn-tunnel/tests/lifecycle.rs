@@ -429,20 +429,8 @@ fn down_removes_what_a_killed_daemon_left() {
 /// was dropped and bulk TCP through the tunnel all but stopped.
 #[test]
 fn a_path_mtu_below_the_datagrams_does_not_stall_tcp() {
-    if let Some(why) = skip_reason() {
-        eprintln!("{why}");
-        return;
-    }
-    if !common::have("iperf3") {
-        eprintln!("skipped: `iperf3` is not installed");
-        return;
-    }
-    let p = pair(23, Mode::Hybrid, &["10.98.0.2/32"]);
-    let mut a = start(&p.ns[0], &p.paths[0], &p.names[0]);
-    let mut b = start(&p.ns[1], &p.paths[1], &p.names[1]);
-    assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(20)).is_some());
-    p.ns[0]
-        .ip(&[
+    bulk_tcp_after(23, |p| {
+        let route = [
             "route",
             "add",
             "10.240.23.2/32",
@@ -450,11 +438,9 @@ fn a_path_mtu_below_the_datagrams_does_not_stall_tcp() {
             &p.veth.0,
             "mtu",
             "1400",
-        ])
-        .expect("a route with a small MTU");
-    bulk_tcp(&p);
-    assert!(a.stop(Duration::from_secs(10)));
-    assert!(b.stop(Duration::from_secs(10)));
+        ];
+        p.ns[0].ip(&route).expect("a route with a small MTU");
+    });
 }
 
 /// The tunnel interface's MTU raised while it runs (`ip link set … mtu`):
@@ -463,6 +449,17 @@ fn a_path_mtu_below_the_datagrams_does_not_stall_tcp() {
 /// was dropped and bulk TCP stalled; the buffers now follow the MTU.
 #[test]
 fn raising_the_mtu_of_a_running_interface_does_not_stall_tcp() {
+    bulk_tcp_after(24, |p| {
+        for (ns, name) in p.ns.iter().zip(&p.names) {
+            ns.ip(&["link", "set", "dev", name, "mtu", "8000"])
+                .expect("a larger MTU");
+        }
+    });
+}
+
+/// A hybrid pair on underlay network `net`, up and pinging; then `change`,
+/// then [`bulk_tcp`] through it.
+fn bulk_tcp_after(net: u8, change: impl FnOnce(&Pair)) {
     if let Some(why) = skip_reason() {
         eprintln!("{why}");
         return;
@@ -471,14 +468,11 @@ fn raising_the_mtu_of_a_running_interface_does_not_stall_tcp() {
         eprintln!("skipped: `iperf3` is not installed");
         return;
     }
-    let p = pair(24, Mode::Hybrid, &["10.98.0.2/32"]);
+    let p = pair(net, Mode::Hybrid, &["10.98.0.2/32"]);
     let mut a = start(&p.ns[0], &p.paths[0], &p.names[0]);
     let mut b = start(&p.ns[1], &p.paths[1], &p.names[1]);
     assert!(ping_until(&p.ns[0], "10.98.0.2", Duration::from_secs(20)).is_some());
-    for (ns, name) in p.ns.iter().zip(&p.names) {
-        ns.ip(&["link", "set", "dev", name, "mtu", "8000"])
-            .expect("a larger MTU");
-    }
+    change(&p);
     bulk_tcp(&p);
     assert!(a.stop(Duration::from_secs(10)));
     assert!(b.stop(Duration::from_secs(10)));
