@@ -139,6 +139,39 @@ fn check_lists_every_error_with_file_line_and_field() {
     assert!(e.contains("invalid TOML"), "{e}");
 }
 
+/// `genkey` into a file others can read warns, as `wg genkey` does; into a
+/// 0600 file (or a pipe) it does not.
+#[cfg(target_os = "linux")]
+#[test]
+fn genkey_warns_when_its_output_file_is_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (mode, warned) in [(0o644, true), (0o600, false)] {
+        let path = dir.path().join(format!("key-{mode:o}"));
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .expect("chmod");
+        let o = Command::new(BIN)
+            .args(["genkey", "--format", "wg"])
+            .stdout(file)
+            .output()
+            .expect("run");
+        ok(&o);
+        assert_eq!(
+            stderr(&o).contains("others"),
+            warned,
+            "{mode:o}: {}",
+            stderr(&o)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read").trim().len(),
+            44
+        );
+    }
+    let piped = run(&["genkey"], dir.path());
+    assert!(stderr(&piped).is_empty(), "{}", stderr(&piped));
+}
+
 #[test]
 fn genkey_pubkey_pipeline() {
     // RFC 7748 §6.1 (Alice): a bare key gives exactly what `wg pubkey` prints.

@@ -9,6 +9,10 @@ use zeroize::Zeroizing;
 
 use crate::model::{Config, InterfaceConfig, LogFormat, PeerConfig, DEFAULT_MTU};
 
+/// The capacity a table's text starts with: every field of one, an ML-DSA-65
+/// public key (2,604 base64 characters) included, fits.
+const TABLE_CAPACITY: usize = 4096;
+
 /// A TOML basic string.
 fn quote(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
@@ -24,10 +28,20 @@ impl Config {
     /// the interface's comes from `private_key_file`), so it is wiped on drop.
     #[must_use]
     pub fn to_toml(&self) -> Zeroizing<String> {
-        let mut out = self.interface.to_toml();
-        for peer in &self.peers {
+        let interface = self.interface.to_toml();
+        let peers: Vec<Zeroizing<String>> = self
+            .peers
+            .iter()
+            .map(|p| p.to_toml(self.interface.mode))
+            .collect();
+        // Allocated once at its final size: growing it would free blocks
+        // holding keys without wiping them.
+        let len = interface.len() + peers.iter().map(|p| p.len() + 1).sum::<usize>();
+        let mut out = Zeroizing::new(String::with_capacity(len));
+        out.push_str(&interface);
+        for peer in &peers {
             out.push('\n');
-            out.push_str(&peer.to_toml(self.interface.mode));
+            out.push_str(peer);
         }
         out
     }
@@ -37,7 +51,10 @@ impl InterfaceConfig {
     /// The `[interface]` table as TOML text (wiped on drop: it holds keys).
     #[must_use]
     pub fn to_toml(&self) -> Zeroizing<String> {
-        let mut s = Zeroizing::new(String::from("[interface]\n"));
+        // Room for every field at once (growing would free blocks holding
+        // the key without wiping them); only long address lists outgrow it.
+        let mut s = Zeroizing::new(String::with_capacity(TABLE_CAPACITY));
+        s.push_str("[interface]\n");
         // Writing to a String cannot fail.
         let _ = self.write_toml(&mut s);
         s
@@ -100,7 +117,8 @@ impl PeerConfig {
     /// Wiped on drop: it may hold a pre-shared key.
     #[must_use]
     pub fn to_toml(&self, interface_mode: Mode) -> Zeroizing<String> {
-        let mut s = Zeroizing::new(String::from("[[peer]]\n"));
+        let mut s = Zeroizing::new(String::with_capacity(TABLE_CAPACITY));
+        s.push_str("[[peer]]\n");
         let _ = self.write_toml(&mut s, interface_mode);
         s
     }

@@ -207,14 +207,19 @@ impl CryptoBackend for AwsLcBackend {
     fn mlkem_generate(&self) -> Result<(MlKemDecapsKey, MlKemEncapsKey), CryptoError> {
         let key = DecapsulationKey::generate(&ML_KEM_768).map_err(|_| CryptoError::Random)?;
         let dk_bytes = key.key_bytes().map_err(|_| CryptoError::KeyRejected)?;
-        let dk = Secret::<MLKEM768_DK_LEN>::from_slice(dk_bytes.as_ref())
-            .ok_or(CryptoError::KeyRejected)?;
+        // Made in its box, not on the stack and moved there: a move is a
+        // copy that nothing would wipe.
+        let mut dk = Box::new(Secret::<MLKEM768_DK_LEN>::default());
+        if dk_bytes.as_ref().len() != MLKEM768_DK_LEN {
+            return Err(CryptoError::KeyRejected);
+        }
+        dk.expose_mut().copy_from_slice(dk_bytes.as_ref());
         let ek_bytes = key
             .encapsulation_key()
             .and_then(|ek| ek.key_bytes())
             .map_err(|_| CryptoError::KeyRejected)?;
         let ek = MlKemEncapsKey::from_slice(ek_bytes.as_ref()).ok_or(CryptoError::KeyRejected)?;
-        Ok((MlKemDecapsKey(Box::new(dk)), ek))
+        Ok((MlKemDecapsKey(dk), ek))
     }
 
     fn mlkem_check_encaps_key(&self, ek: &MlKemEncapsKey) -> Result<(), CryptoError> {

@@ -70,10 +70,14 @@ impl Drop for SigningKeyGuard {
 
 /// `ML-DSA.KeyGen_internal(ξ = seed)`.
 pub(crate) fn mldsa_from_seed(seed: &MlDsaSeed) -> Result<MlDsaKeyPair, CryptoError> {
-    let pair = ml_dsa_65::generate_key_pair(*seed.expose());
-    let signing = SigningKeyGuard(pair.signing_key);
+    let mut pair = ml_dsa_65::generate_key_pair(*seed.expose());
     let mut expanded = Box::new(Secret::<MLDSA65_SK_LEN>::default());
-    expanded.expose_mut().copy_from_slice(signing.0.as_ref());
+    expanded
+        .expose_mut()
+        .copy_from_slice(pair.signing_key.as_ref());
+    // Wiped where it lies: moving it into a guard would copy it, and leave
+    // the bytes it was moved from.
+    pair.signing_key.as_ref_mut().zeroize();
     let public = MlDsaPublicKey(Box::new(*pair.verification_key.as_ref()));
     Ok(MlDsaKeyPair {
         seed: seed.clone(),

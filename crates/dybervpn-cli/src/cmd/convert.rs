@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use dybervpn_config::{read_file, wg, Config};
+use zeroize::Zeroizing;
 
 use crate::atomic;
 use crate::error::{CliError, Result};
@@ -40,14 +41,16 @@ pub fn import(args: &ImportArgs) -> Result<()> {
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
-    let mut out = loaded.config.to_toml();
-    out.insert_str(
-        0,
-        &format!(
-            "# Imported from {} by `dybervpn import`.\n",
-            args.conf.display()
-        ),
+    let header = format!(
+        "# Imported from {} by `dybervpn import`.\n",
+        args.conf.display()
     );
+    let body = loaded.config.to_toml();
+    // One allocation of the final size: inserting the header in front
+    // would move the keys into a new block and free the old one unwiped.
+    let mut out = Zeroizing::new(String::with_capacity(header.len() + body.len()));
+    out.push_str(&header);
+    out.push_str(&body);
     match &args.output {
         Some(path) => {
             atomic::write(path, out.as_bytes(), args.force)?;

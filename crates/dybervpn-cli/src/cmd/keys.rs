@@ -59,6 +59,24 @@ pub fn generate(b: &dyn CryptoBackend, mode: Mode) -> Result<(X25519SecretKey, O
     Ok((secret, seed))
 }
 
+/// Warns, as `wg genkey` does, when standard output is a regular file that
+/// group or others may read (`dybervpn genkey > key` under umask 022).
+fn warn_if_stdout_is_readable_by_others() {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata("/proc/self/fd/1") {
+            let mode = m.permissions().mode() & 0o777;
+            if m.is_file() && mode & 0o077 != 0 {
+                eprintln!(
+                    "warning: writing a private key to a file with mode {mode:04o}, which others \
+                     can read; `chmod 600` it (or set `umask 077` first)"
+                );
+            }
+        }
+    }
+}
+
 /// Runs `genkey`.
 pub fn genkey(args: &GenkeyArgs) -> Result<()> {
     if args.format == KeyFormat::Wg && args.mode.needs_mldsa() {
@@ -67,9 +85,12 @@ pub fn genkey(args: &GenkeyArgs) -> Result<()> {
              seed; use --format toml",
         ));
     }
+    warn_if_stdout_is_readable_by_others();
     let b = backend(BackendKind::default());
     let (secret, seed) = generate(b.as_ref(), args.mode)?;
-    let mut out = Zeroizing::new(String::new());
+    // Room for the whole text at once: a reallocation would free a block
+    // holding part of the key without wiping it.
+    let mut out = Zeroizing::new(String::with_capacity(512));
     match args.format {
         KeyFormat::Wg => {
             out.push_str(&secret.to_base64());
@@ -129,7 +150,24 @@ pub fn public_keys_text(input: &str) -> Result<String> {
         "public_key = \"{}\"\n",
         b.x25519_public_key(&secret)?.to_base64()
     );
-    if let Some(seed_text) = get("mldsa_private_key")? {
+    let seed_text = get("mldsa_private_key")?;
+    // A pq-only peer entry without the ML-DSA-65 public key would fail only
+    // later, on the other machine: say so here.
+    if seed_text.is_none() {
+        if get("mldsa_private_key_file")?.is_some() {
+            return Err(CliError::new(
+                "stdin: no mldsa_private_key found (mldsa_private_key_file is not read by \
+                 pubkey): give it the seed inline to print the ML-DSA-65 public key",
+            ));
+        }
+        if get("mode")? == Some("pq-only") {
+            return Err(CliError::new(
+                "stdin: mode is pq-only but there is no mldsa_private_key, so the ML-DSA-65 \
+                 public key the peers need cannot be printed",
+            ));
+        }
+    }
+    if let Some(seed_text) = seed_text {
         let seed = MlDsaSeed::from_base64("mldsa_private_key", seed_text)
             .map_err(|e| CliError::new(format!("stdin: {e}")))?;
         let pair = b.mldsa_from_seed(&seed)?;
@@ -174,5 +212,27 @@ mod tests {
         ] {
             assert!(public_keys_text(input).is_err(), "{input:?}");
         }
+    }
+
+    /// pq-only input whose ML-DSA-65 seed pubkey cannot see is refused,
+    /// rather than printing a peer entry without `mldsa_public_key`.
+    #[test]
+    fn pq_only_without_a_readable_seed_is_refused() {
+        let key = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
+        for (input, says) in [
+            (
+                format!("[interface]\nprivate_key = \"{key}\"\nmode = \"pq-only\"\nmldsa_private_key_file = \"s\"\n"),
+                "mldsa_private_key_file is not read",
+            ),
+            (
+                format!("[interface]\nprivate_key = \"{key}\"\nmode = \"pq-only\"\n"),
+                "mode is pq-only",
+            ),
+        ] {
+            let e = public_keys_text(&input).expect_err("refused").to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        let hybrid = format!("[interface]\nprivate_key = \"{key}\"\nmode = \"hybrid\"\n");
+        assert!(public_keys_text(&hybrid).is_ok());
     }
 }
