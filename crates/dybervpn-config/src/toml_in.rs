@@ -46,6 +46,15 @@ const TOP_KEYS: &[&str] = &["interface", "peer"];
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
+/// Whether `s` is a TOML bare key (letters, digits, `_` and `-`): what a
+/// duplicate-key error may quote without quoting anything else.
+fn is_bare_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Reads `text` into drafts. `None` for the interface when it is missing or
 /// unreadable (already reported).
 pub(crate) fn read(ctx: &mut Ctx<'_>) -> (Option<InterfaceDraft>, Vec<PeerDraft>) {
@@ -54,13 +63,16 @@ pub(crate) fn read(ctx: &mut Ctx<'_>) -> (Option<InterfaceDraft>, Vec<PeerDraft>
     let had_syntax_errors = !errors.is_empty();
     for e in errors {
         let span = e.span().unwrap_or(0..0);
-        ctx.report(
-            span,
-            "",
-            Problem::Syntax {
-                message: format!("invalid TOML: {}", e.message().trim_end()),
-            },
-        );
+        let mut message = format!("invalid TOML: {}", e.message().trim_end());
+        // The parser says which error, not which key: the span is the key.
+        if e.message().trim_end() == "duplicate key" {
+            if let Some(key) = text.get(span.clone()).filter(|k| is_bare_key(k)) {
+                message = format!(
+                    "invalid TOML: duplicate key {key:?}; a key may be given once in a table"
+                );
+            }
+        }
+        ctx.report(span, "", Problem::Syntax { message });
     }
     let mut interface = None;
     let mut peers = Vec::new();

@@ -306,6 +306,19 @@ fn two_peers_with_one_name_are_a_warning() {
 }
 
 #[test]
+fn a_duplicate_key_is_named() {
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\nmtu = 1400\nmtu = 1300\n"
+    ));
+    assert_eq!(
+        got,
+        [
+            r#"wg0.toml:4:1: error: invalid TOML: duplicate key "mtu"; a key may be given once in a table"#
+        ],
+    );
+}
+
+#[test]
 fn the_same_address_twice_is_refused() {
     let got = errors(&format!(
         "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\
