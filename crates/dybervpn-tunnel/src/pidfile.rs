@@ -90,11 +90,19 @@ pub fn remove_stale(dir: &Path, interface: &str) -> bool {
     if file.try_lock().is_err() {
         return false;
     }
-    let same = match (file.metadata(), fs::metadata(&path)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-        _ => false,
-    };
-    same && fs::remove_file(&path).is_ok()
+    still_at(&file, &path).unwrap_or(false) && fs::remove_file(&path).is_ok()
+}
+
+/// Whether the open `file` is still the one at `path` (not removed, nor
+/// replaced by another since it was opened): a lock on it guards the path
+/// only then.
+fn still_at(file: &File, path: &Path) -> io::Result<bool> {
+    let ours = file.metadata()?;
+    match fs::metadata(path) {
+        Ok(m) => Ok((m.dev(), m.ino()) == (ours.dev(), ours.ino())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether process `pid` exists and has not exited (a zombie, exited but
@@ -150,12 +158,8 @@ impl PidFile {
             // The lock is on the file we opened: make sure it is still the
             // one at the path (a daemon stopping removes its file, and one
             // starting may have replaced it).
-            let ours = file.metadata()?;
-            match fs::metadata(&path) {
-                Ok(m) if (m.dev(), m.ino()) == (ours.dev(), ours.ino()) => {}
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+            if !still_at(&file, &path)? {
+                continue;
             }
             file.set_len(0)?;
             file.rewind()?;

@@ -158,12 +158,8 @@ impl Firewall {
         self.guarded = others;
         for (_, tool) in these {
             let result = match tool {
-                Tool::Nft => nft(&format!(
-                    "delete table {} {}\n",
-                    nft_family(v6),
-                    table_name(&self.ifname)
-                )),
-                Tool::Iptables => self.remove_iptables(v6),
+                Tool::Nft => delete_nft_table(v6, &self.ifname),
+                Tool::Iptables => self.remove_iptables(v6).map(drop),
             };
             if let Err(e) = result {
                 tracing::warn!(interface = %self.ifname, "removing the firewall rules: {e}");
@@ -172,15 +168,25 @@ impl Firewall {
     }
 
     /// Deletes this interface's iptables rules of one family: those whose
-    /// comment names it in `iptables-save`'s listing.
-    fn remove_iptables(&self, v6: bool) -> Result<(), OsError> {
+    /// comment names it in `iptables-save`'s listing. Returns whether there
+    /// were any.
+    fn remove_iptables(&self, v6: bool) -> Result<bool, OsError> {
         let saved = run(&mut Command::new(save_program(v6)), DEFAULT_TIMEOUT)?;
         let script = iptables_deletions(&saved.stdout, &comment(&self.ifname));
         if script.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
-        iptables_restore(v6, &script)
+        iptables_restore(v6, &script).map(|()| true)
     }
+}
+
+/// Deletes interface `ifname`'s nftables table of one family.
+fn delete_nft_table(v6: bool, ifname: &str) -> Result<(), OsError> {
+    nft(&format!(
+        "delete table {} {}\n",
+        nft_family(v6),
+        table_name(ifname)
+    ))
 }
 
 /// Removes the rules a daemon for `ifname` left behind when it was killed
@@ -197,21 +203,20 @@ pub fn remove_leftovers(ifname: &str) -> Vec<String> {
                 DEFAULT_TIMEOUT,
             )
             .is_ok()
-            && nft(&format!("delete table {family} {table}\n")).is_ok()
+            && delete_nft_table(v6, ifname).is_ok()
         {
             removed.push(format!("nftables table {family} {table}"));
         }
-        if installed(save_program(v6)) {
-            let leftover = Firewall::new(ifname);
-            let had = run(&mut Command::new(save_program(v6)), DEFAULT_TIMEOUT)
-                .is_ok_and(|saved| !iptables_deletions(&saved.stdout, &comment(ifname)).is_empty());
-            if had && leftover.remove_iptables(v6).is_ok() {
-                removed.push(format!(
-                    "{} rules marked {}",
-                    save_program(v6),
-                    comment(ifname)
-                ));
-            }
+        if installed(save_program(v6))
+            && Firewall::new(ifname)
+                .remove_iptables(v6)
+                .is_ok_and(|any| any)
+        {
+            removed.push(format!(
+                "{} rules marked {}",
+                save_program(v6),
+                comment(ifname)
+            ));
         }
     }
     removed

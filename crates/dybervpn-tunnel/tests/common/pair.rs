@@ -14,11 +14,7 @@ use super::{write_config, Node, TempDir};
 /// A default route needs `nft` (nftables); the tests that route `/0`
 /// skip without it.
 pub fn skip_without_nft() -> Option<&'static str> {
-    let found = std::process::Command::new("nft")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    (!found).then_some("skipped: `nft` (nftables) is not installed")
+    (!super::have("nft")).then_some("skipped: `nft` (nftables) is not installed")
 }
 
 pub fn ip(s: &str) -> IpAddr {
