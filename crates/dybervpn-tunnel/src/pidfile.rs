@@ -11,6 +11,8 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// Where PID files live.
 pub const PID_DIR: &str = "/run/dybervpn";
@@ -28,24 +30,25 @@ pub fn path_in(dir: &Path, interface: &str) -> PathBuf {
 ///
 /// The holder is looked up in `/proc/locks` rather than read from the
 /// file: a daemon starting takes the lock before it writes its PID, and in
-/// between the file still names the process before it. The file's
-/// contents serve only where `/proc/locks` does not show the holder.
+/// between the file still names the process before it. Only where there is
+/// no `/proc/locks` is the lock probed and the file's contents read.
 #[must_use]
 pub fn live_pid(dir: &Path, interface: &str) -> Option<u32> {
     let mut file = File::open(path_in(dir, interface)).ok()?;
-    match file.try_lock_shared() {
-        // We got the lock, so nobody held it: stale.
-        Ok(()) => return None,
-        Err(TryLockError::WouldBlock) => {}
-        Err(TryLockError::Error(_)) => return None,
-    }
     let meta = file.metadata().ok()?;
-    let holder = fs::read_to_string("/proc/locks")
-        .ok()
-        .and_then(|locks| lock_holder(&locks, meta.dev(), meta.ino()));
-    let pid = match holder {
-        Some(pid) => pid,
-        None => {
+    let pid = match fs::read_to_string("/proc/locks") {
+        // No holder listed: stale, or a daemon between its open and its
+        // lock. Asked without taking a lock, so a daemon starting at this
+        // moment never finds the file locked by us.
+        Ok(locks) => lock_holder(&locks, meta.dev(), meta.ino())?,
+        // No `/proc/locks`: whether anybody holds the lock is learnt by
+        // trying for a shared one, and the PID from the file.
+        Err(_) => {
+            match file.try_lock_shared() {
+                Ok(()) => return None,
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(_)) => return None,
+            }
             let mut text = String::new();
             file.read_to_string(&mut text).ok()?;
             text.trim().parse().ok()?
@@ -119,6 +122,26 @@ pub fn is_alive(pid: u32) -> bool {
     !matches!(state, Some("Z" | "X") | None)
 }
 
+/// How long [`PidFile::create`] waits for a lock that is held only for a
+/// moment: by `down` removing a stale file, or by an earlier build's
+/// `status` probing it. A daemon holds it for good, so waiting longer
+/// than this only delays "already up".
+const LOCK_PATIENCE: Duration = Duration::from_millis(250);
+
+/// Takes `file`'s exclusive lock, trying again for up to
+/// [`LOCK_PATIENCE`] while another process holds it.
+fn lock_patiently(file: &File) -> Result<(), TryLockError> {
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Err(TryLockError::WouldBlock) if start.elapsed() < LOCK_PATIENCE => {
+                thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A PID file held (locked) by this process; removed on drop.
 #[derive(Debug)]
 pub struct PidFile {
@@ -143,7 +166,7 @@ impl PidFile {
                 .create(true)
                 .truncate(false)
                 .open(&path)?;
-            match file.try_lock() {
+            match lock_patiently(&file) {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
                     let held_by = live_pid(dir, interface)
@@ -204,6 +227,28 @@ mod tests {
         assert_eq!(lock_holder(locks, dev, 10_135_878), None, "a shared lock");
         assert_eq!(lock_holder(locks, 8 << 8 | 1, 55), None, "not an flock");
         assert_eq!(lock_holder(locks, dev + 1, 974_850), None, "another device");
+    }
+
+    #[test]
+    fn a_lock_held_for_a_moment_does_not_refuse_a_daemon() {
+        let dir = std::env::temp_dir().join(format!("dybervpn-pid-m-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("dir");
+        // A stale file, locked for 50 ms by someone probing it.
+        fs::write(path_in(&dir, "dvp1"), "1\n").expect("write");
+        let probe = File::open(path_in(&dir, "dvp1")).expect("open");
+        probe.try_lock_shared().expect("shared lock");
+        let releaser = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            drop(probe);
+        });
+        let created = PidFile::create(&dir, "dvp1");
+        releaser.join().expect("join");
+        let held = created.expect("taken once the probe let go");
+        // Asking who holds it takes no lock of its own.
+        assert_eq!(live_pid(&dir, "dvp1"), Some(std::process::id()));
+        drop(held);
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
