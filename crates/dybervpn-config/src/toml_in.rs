@@ -1,6 +1,7 @@
 //! Reading the TOML document into drafts: syntax, unknown keys, types and
 //! single-field values. Every problem is reported; reading goes on past it.
 
+use std::fmt::Write as _;
 use std::ops::Range;
 use std::str::FromStr;
 
@@ -44,6 +45,52 @@ pub const PEER_KEYS: &[&str] = &[
 
 const TOP_KEYS: &[&str] = &["interface", "peer"];
 
+/// How each key's value is written, for a syntax error in one: the
+/// parser's own message says what it met ("invalid float" for
+/// `address = 10.0.0.1/24`), not what the key takes.
+const EXAMPLES: &[(&str, &str)] = &[
+    ("private_key", r#"private_key = "<base64 key>""#),
+    ("private_key_file", r#"private_key_file = "/etc/dybervpn/dv0.key""#),
+    ("listen_port", "listen_port = 51820 (one port)"),
+    ("address", r#"address = ["10.8.0.1/24", "fd00:8::1/64"]"#),
+    ("mode", r#"mode = "hybrid""#),
+    ("mldsa_private_key", r#"mldsa_private_key = "<base64 seed>""#),
+    (
+        "mldsa_private_key_file",
+        r#"mldsa_private_key_file = "/etc/dybervpn/dv0.mldsa""#,
+    ),
+    ("mtu", "mtu = 1420"),
+    ("dns", r#"dns = ["10.8.0.1"]"#),
+    ("fwmark", "fwmark = 51820"),
+    ("crypto_backend", r#"crypto_backend = "aws-lc""#),
+    ("metrics_listen", r#"metrics_listen = "127.0.0.1:9090""#),
+    ("log_format", r#"log_format = "json""#),
+    ("name", r#"name = "laptop""#),
+    ("public_key", r#"public_key = "<base64 key>""#),
+    ("mldsa_public_key", r#"mldsa_public_key = "<base64 key>""#),
+    ("preshared_key", r#"preshared_key = "<base64 key>""#),
+    ("endpoint", r#"endpoint = "vpn.example.com:51820""#),
+    ("allowed_ips", r#"allowed_ips = ["10.8.0.2/32"]"#),
+    ("persistent_keepalive", "persistent_keepalive = 25"),
+];
+
+/// The example for the key whose value holds byte `at` of `text`, on a
+/// line `key = value`.
+fn example_for_value_at(text: &str, at: usize) -> Option<&'static str> {
+    let line_start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(line_start..)?.lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let value_start = line_start + line.find('=')? + 1;
+    if at < value_start {
+        return None;
+    }
+    EXAMPLES
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, example)| *example)
+}
+
 type Value<'i> = Spanned<DeValue<'i>>;
 
 /// Whether `s` is a TOML bare key (letters, digits, `_` and `-`): what a
@@ -71,6 +118,9 @@ pub(crate) fn read(ctx: &mut Ctx<'_>) -> (Option<InterfaceDraft>, Vec<PeerDraft>
                     "invalid TOML: duplicate key {key:?}; a key may be given once in a table"
                 );
             }
+        }
+        if let Some(example) = example_for_value_at(text, span.start) {
+            let _ = write!(message, "; write it like {example}");
         }
         ctx.report(span, "", Problem::Syntax { message });
     }
@@ -410,5 +460,24 @@ impl FromStr for SocketAddrText {
             .parse()
             .map(Self)
             .map_err(|_| "expected IP:PORT, e.g. 127.0.0.1:9090 or [::1]:9090".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_has_an_example_and_every_example_a_key() {
+        for key in INTERFACE_KEYS.iter().chain(PEER_KEYS) {
+            let example = EXAMPLES.iter().find(|(k, _)| k == key);
+            assert!(
+                example.is_some_and(|(_, e)| e.starts_with(&format!("{key} = "))),
+                "{key}"
+            );
+        }
+        for (key, _) in EXAMPLES {
+            assert!(INTERFACE_KEYS.contains(key) || PEER_KEYS.contains(key), "{key}");
+        }
     }
 }

@@ -319,6 +319,33 @@ fn a_duplicate_key_is_named() {
 }
 
 #[test]
+fn a_value_toml_cannot_read_is_shown_as_the_key_takes_it() {
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\nlisten_port = 51820 51821\n"
+    ));
+    assert_eq!(
+        got,
+        ["wg0.toml:3:15: error: invalid TOML: string values must be quoted, expected literal string; write it like listen_port = 51820 (one port)"],
+    );
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\naddress = 10.0.0.1/24\nmode = hybrid\n"
+    ));
+    assert_eq!(
+        got,
+        [
+            r#"wg0.toml:3:15: error: invalid TOML: invalid float, expected nothing; write it like address = ["10.8.0.1/24", "fd00:8::1/64"]"#,
+            r#"wg0.toml:4:8: error: invalid TOML: string values must be quoted, expected literal string; write it like mode = "hybrid""#,
+        ],
+    );
+    // A broken key is not a value: no example.
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\nmtu 1420\n"
+    ));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(!got[0].contains("write it like"), "{got:?}");
+}
+
+#[test]
 fn the_same_address_twice_is_refused() {
     let got = errors(&format!(
         "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\
