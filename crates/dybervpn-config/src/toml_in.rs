@@ -50,11 +50,17 @@ const TOP_KEYS: &[&str] = &["interface", "peer"];
 /// `address = 10.0.0.1/24`), not what the key takes.
 const EXAMPLES: &[(&str, &str)] = &[
     ("private_key", r#"private_key = "<base64 key>""#),
-    ("private_key_file", r#"private_key_file = "/etc/dybervpn/dv0.key""#),
+    (
+        "private_key_file",
+        r#"private_key_file = "/etc/dybervpn/dv0.key""#,
+    ),
     ("listen_port", "listen_port = 51820 (one port)"),
     ("address", r#"address = ["10.8.0.1/24", "fd00:8::1/64"]"#),
     ("mode", r#"mode = "hybrid""#),
-    ("mldsa_private_key", r#"mldsa_private_key = "<base64 seed>""#),
+    (
+        "mldsa_private_key",
+        r#"mldsa_private_key = "<base64 seed>""#,
+    ),
     (
         "mldsa_private_key_file",
         r#"mldsa_private_key_file = "/etc/dybervpn/dv0.mldsa""#,
@@ -477,7 +483,10 @@ mod tests {
             );
         }
         for (key, _) in EXAMPLES {
-            assert!(INTERFACE_KEYS.contains(key) || PEER_KEYS.contains(key), "{key}");
+            assert!(
+                INTERFACE_KEYS.contains(key) || PEER_KEYS.contains(key),
+                "{key}"
+            );
         }
     }
 }

@@ -313,28 +313,30 @@ fn cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Che
                     v.insert(i);
                 }
             }
-            for ip in &c.ips {
-                for (j, o) in overlapping(&earlier_ips, checked, ip.value) {
-                    let other_name = checked
-                        .get(j)
-                        .and_then(|q| q.peer.as_ref())
-                        .and_then(|q| q.name.clone());
-                    let problem = if o == ip.value {
-                        Problem::DuplicateAllowedIp {
-                            cidr: ip.value,
-                            other_peer: j,
-                            other_name,
-                        }
-                    } else {
-                        Problem::OverlappingAllowedIps {
-                            cidr: ip.value,
-                            other: o,
-                            other_peer: j,
-                            other_name,
-                        }
-                    };
-                    ctx.report(ip.span.clone(), format!("peer[{i}].allowed_ips"), problem);
-                }
+        }
+        // A peer whose key is missing or bad is checked too, so a second
+        // run does not bring up what the first could have said.
+        for ip in &c.ips {
+            for (j, o) in overlapping(&earlier_ips, checked, ip.value) {
+                let other_name = checked
+                    .get(j)
+                    .and_then(|q| q.peer.as_ref())
+                    .and_then(|q| q.name.clone());
+                let problem = if o == ip.value {
+                    Problem::DuplicateAllowedIp {
+                        cidr: ip.value,
+                        other_peer: j,
+                        other_name,
+                    }
+                } else {
+                    Problem::OverlappingAllowedIps {
+                        cidr: ip.value,
+                        other: o,
+                        other_peer: j,
+                        other_name,
+                    }
+                };
+                ctx.report(ip.span.clone(), format!("peer[{i}].allowed_ips"), problem);
             }
         }
         // A peer without a key still claims its prefixes for later peers.
@@ -393,27 +395,28 @@ mod tests {
     /// The original pairwise comparison, kept as the reference.
     fn naive_cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Checked]) {
         for (i, c) in checked.iter().enumerate() {
-            let Some(p) = &c.peer else { continue };
-            if iface.is_some_and(|f| f.public_key == p.public_key) {
-                ctx.report(
-                    c.key_span.clone(),
-                    format!("peer[{i}].public_key"),
-                    Problem::OwnPublicKey,
-                );
-            }
-            let earlier = checked.iter().enumerate().take(i);
-            if let Some((j, first)) = earlier
-                .filter_map(|(j, o)| o.peer.as_ref().map(|q| (j, q)))
-                .find(|(_, q)| q.public_key == p.public_key)
-            {
-                ctx.report(
-                    c.key_span.clone(),
-                    format!("peer[{i}].public_key"),
-                    Problem::DuplicatePeer {
-                        first: j,
-                        first_name: first.name.clone(),
-                    },
-                );
+            if let Some(p) = &c.peer {
+                if iface.is_some_and(|f| f.public_key == p.public_key) {
+                    ctx.report(
+                        c.key_span.clone(),
+                        format!("peer[{i}].public_key"),
+                        Problem::OwnPublicKey,
+                    );
+                }
+                let earlier = checked.iter().enumerate().take(i);
+                if let Some((j, first)) = earlier
+                    .filter_map(|(j, o)| o.peer.as_ref().map(|q| (j, q)))
+                    .find(|(_, q)| q.public_key == p.public_key)
+                {
+                    ctx.report(
+                        c.key_span.clone(),
+                        format!("peer[{i}].public_key"),
+                        Problem::DuplicatePeer {
+                            first: j,
+                            first_name: first.name.clone(),
+                        },
+                    );
+                }
             }
             for ip in &c.ips {
                 for (j, other) in checked.iter().enumerate().take(i) {

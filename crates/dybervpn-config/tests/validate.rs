@@ -346,6 +346,21 @@ fn a_value_toml_cannot_read_is_shown_as_the_key_takes_it() {
 }
 
 #[test]
+fn a_peer_with_a_bad_key_still_has_its_allowed_ips_checked() {
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\
+         [[peer]]\npublic_key = \"{PEER1}\"\nallowed_ips = [\"10.0.0.2/32\"]\n\
+         [[peer]]\npublic_key = \"not a key\"\nallowed_ips = [\"10.0.0.2/32\"]\n"
+    ));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got[0].contains("peer[1].public_key"), "{got:?}");
+    assert!(
+        got[1].starts_with("wg0.toml:8:16: error: peer[1].allowed_ips: 10.0.0.2/32 is also"),
+        "{got:?}"
+    );
+}
+
+#[test]
 fn the_same_address_twice_is_refused() {
     let got = errors(&format!(
         "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\
