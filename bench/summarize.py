@@ -91,6 +91,51 @@ def summarise(runs):
     return rows, ratios
 
 
+def paired(runs):
+    """Ratios taken repeat by repeat: each DyberVPN run against the
+    comparison's run in the same repeat (the implementations take turns
+    within a repeat, so the two met the same moment of the host), and each
+    other mode against hybrid. Reported beside the ratio of medians, which
+    drift between repeats can move on its own."""
+    out = []
+    for (impl, test), rs in runs.items():
+        if not impl.startswith("dybervpn"):
+            continue
+        versus = list(COMPARISONS)
+        if impl != "dybervpn-hybrid":
+            versus.append("dybervpn-hybrid")
+        mine = {r["repeat"]: float(r["gbps"]) for r in rs}
+        for comp in versus:
+            theirs = {r["repeat"]: float(r["gbps"]) for r in runs.get((comp, test), [])}
+            each = [
+                mine[k] / theirs[k]
+                for k in sorted(mine, key=int)
+                if k in theirs and theirs[k] > 0
+            ]
+            if each:
+                out.append(
+                    {
+                        "impl": impl,
+                        "test": test,
+                        "versus": comp,
+                        "each": each,
+                        "median": statistics.median(each),
+                    }
+                )
+    return out
+
+
+def paired_text(pairs):
+    lines = ["Ratios repeat by repeat (each pair ran in the same repeat):"]
+    for p in pairs:
+        each = ", ".join(f"{x:.2f}" for x in p["each"])
+        lines.append(
+            f"- {p['impl']} / {p['versus']}, {TEST_LABEL.get(p['test'], p['test'])}: "
+            f"{each} (median {p['median']:.2f})"
+        )
+    return "\n".join(lines)
+
+
 def flood_retained(rows):
     out = []
     for (impl, test), r in rows.items():
@@ -233,6 +278,7 @@ def main():
     out = sys.argv[1]
     runs, machine = load(out)
     rows, ratios = summarise(runs)
+    pairs = paired(runs)
     lat = latency(out)
     with open(f"{out}/summary.json", "w") as f:
         json.dump(
@@ -240,6 +286,7 @@ def main():
                 "machine": machine,
                 "results": list(rows.values()),
                 "ratios": ratios,
+                "paired_ratios": pairs,
                 "latency": lat,
                 "flood_retained": flood_retained(rows),
             },
@@ -249,6 +296,8 @@ def main():
     with open(f"{out}/throughput.svg", "w") as f:
         f.write(svg(rows, machine))
     text = table(rows, ratios)
+    if pairs:
+        text += "\n\n" + paired_text(pairs)
     kept = flood_retained(rows)
     if kept:
         text += "\n\nUnder the initiation flood, share of the unloaded single-stream median:\n" + "\n".join(
