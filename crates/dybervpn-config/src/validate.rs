@@ -322,26 +322,32 @@ fn cross_peer(ctx: &mut Ctx<'_>, iface: Option<&InterfaceConfig>, checked: &[Che
                     .get(j)
                     .and_then(|q| q.peer.as_ref())
                     .and_then(|q| q.name.clone());
-                let problem = if o == ip.value {
-                    Problem::DuplicateAllowedIp {
-                        cidr: ip.value,
-                        other_peer: j,
-                        other_name,
-                    }
-                } else {
-                    Problem::OverlappingAllowedIps {
-                        cidr: ip.value,
-                        other: o,
-                        other_peer: j,
-                        other_name,
-                    }
-                };
+                let problem = clash(ip.value, o, j, other_name);
                 ctx.report(ip.span.clone(), format!("peer[{i}].allowed_ips"), problem);
             }
         }
         // A peer without a key still claims its prefixes for later peers.
         for (pos, ip) in c.ips.iter().enumerate() {
             earlier_ips.entry(ip.value).or_default().push((i, pos));
+        }
+    }
+}
+
+/// The problem with `cidr` when peer `other_peer` has `other`, which
+/// overlaps it: the same prefix, or one nested in the other.
+fn clash(cidr: Cidr, other: Cidr, other_peer: usize, other_name: Option<String>) -> Problem {
+    if other == cidr {
+        Problem::DuplicateAllowedIp {
+            cidr,
+            other_peer,
+            other_name,
+        }
+    } else {
+        Problem::OverlappingAllowedIps {
+            cidr,
+            other,
+            other_peer,
+            other_name,
         }
     }
 }
@@ -422,20 +428,7 @@ mod tests {
                 for (j, other) in checked.iter().enumerate().take(i) {
                     if let Some(o) = other.ips.iter().find(|o| o.value.overlaps(&ip.value)) {
                         let other_name = other.peer.as_ref().and_then(|q| q.name.clone());
-                        let problem = if o.value == ip.value {
-                            Problem::DuplicateAllowedIp {
-                                cidr: ip.value,
-                                other_peer: j,
-                                other_name,
-                            }
-                        } else {
-                            Problem::OverlappingAllowedIps {
-                                cidr: ip.value,
-                                other: o.value,
-                                other_peer: j,
-                                other_name,
-                            }
-                        };
+                        let problem = clash(ip.value, o.value, j, other_name);
                         ctx.report(ip.span.clone(), format!("peer[{i}].allowed_ips"), problem);
                     }
                 }
