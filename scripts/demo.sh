@@ -7,14 +7,52 @@
 #   bash scripts/demo.sh                  # hybrid mode (X25519 + ML-KEM-768)
 #   bash scripts/demo.sh --mode pq-only   # or classic
 #
-# Needs root (network namespaces, TUN devices). Installs ping and iperf3
-# from Debian's packages if they are missing.
+# The demo itself needs root (network namespaces, TUN devices). Run as
+# another user, this builds as that user and then runs the rest with sudo;
+# run under sudo, it builds with the invoking user's toolchain, so the
+# checkout's target/ stays theirs. Installs ping and iperf3 from Debian's
+# packages if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ $(id -u) -ne 0 ]]; then
-    echo "the demo creates network namespaces and TUN devices, so it needs root: sudo bash $0 $*" >&2
+# Builds the release binary with whichever cargo can: this user's, or,
+# under sudo (whose PATH seldom has ~/.cargo/bin), the invoking user's.
+build() {
+    if command -v cargo >/dev/null; then
+        cargo build --release --quiet --bin dybervpn
+        return
+    fi
+    if [[ $(id -u) -eq 0 && -n ${SUDO_USER:-} ]]; then
+        local home
+        home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+        if [[ -x $home/.cargo/bin/cargo ]]; then
+            sudo -u "$SUDO_USER" env HOME="$home" PATH="$home/.cargo/bin:$PATH" \
+                ${CARGO_TARGET_DIR:+CARGO_TARGET_DIR="$CARGO_TARGET_DIR"} \
+                cargo build --release --quiet --bin dybervpn
+            return
+        fi
+    fi
+    echo "cargo was not found: install Rust (https://rustup.rs), then run this again" >&2
     exit 2
+}
+
+# --built-at BIN: the binary this script built before it re-ran itself
+# with sudo (so root neither builds again nor writes into target/).
+if [[ ${1:-} == --built-at && $# -ge 2 ]]; then
+    bin=$2
+    shift 2
+else
+    build
+    bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/dybervpn")
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+    if ! command -v sudo >/dev/null; then
+        echo "the demo creates network namespaces and TUN devices, so it needs root: run this as root" >&2
+        exit 2
+    fi
+    echo "the demo creates network namespaces and TUN devices: running it as root with sudo"
+    exec sudo bash "$0" --built-at "$bin" "$@"
 fi
 
 missing=()
@@ -28,5 +66,4 @@ if ((${#missing[@]} > 0)) && command -v apt-get >/dev/null; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-cargo build --release --quiet --bin dybervpn
-exec "${CARGO_TARGET_DIR:-target}/release/dybervpn" demo "$@"
+exec "$bin" demo "$@"

@@ -3,12 +3,18 @@
 # integration and end-to-end test, and a short run of every fuzz target.
 #
 # As root it first installs the real peers the end-to-end tests talk to
-# (Debian's wireguard-go, wireguard-tools, iperf3, tcpdump) and promtool
-# (Debian's prometheus), which validates the metrics exposition. Without root,
-# the tests that need network namespaces print why they were skipped.
+# (Debian's wireguard-go, wireguard-tools, iperf3, tcpdump), the tools the
+# tests drive (curl, procps, nftables, iptables) and promtool (Debian's
+# prometheus), which validates the metrics exposition; and the C compilers
+# and rustup components the build needs, where missing.
+#
+# Every test that skips says why, and the list is printed at the end.
+# Without root the tests that need network namespaces skip. As root nothing
+# should skip, so a skip fails the run unless DYBERVPN_ALLOW_SKIPS=1.
 #
 # Environment:
 #   DYBERVPN_FUZZ_SECONDS  seconds per fuzz target (default 20; 0 skips fuzzing)
+#   DYBERVPN_ALLOW_SKIPS   1: as root, report skips without failing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +31,10 @@ install_system_deps() {
     command -v nft >/dev/null || missing+=(nftables)
     command -v iptables-restore >/dev/null || missing+=(iptables)
     command -v promtool >/dev/null || missing+=(prometheus)
+    command -v curl >/dev/null || missing+=(curl)
+    type -P kill >/dev/null && type -P ps >/dev/null || missing+=(procps)
+    command -v setpriv >/dev/null || missing+=(util-linux)
+    command -v c++ >/dev/null || missing+=(build-essential)
     if ((${#missing[@]} == 0)); then
         return
     fi
@@ -35,7 +45,29 @@ install_system_deps() {
     step "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # Packages install without starting services: Debian's prometheus
+    # would otherwise start a server on port 9090 and leave it running.
+    local policy=/usr/sbin/policy-rc.d had_policy=0
+    [[ -e $policy ]] && had_policy=1
+    if ((had_policy == 0)); then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+    fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if ((had_policy == 0)); then
+        rm -f "$policy"
+    fi
+}
+
+# rustup's minimal profile has neither rustfmt nor clippy.
+install_rust_components() {
+    if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then
+        return
+    fi
+    if command -v rustup >/dev/null; then
+        step "adding rustfmt and clippy (rustup component add)"
+        rustup component add rustfmt clippy
+    fi
 }
 
 # boringtun-cli, the second userspace WireGuard the interop tests talk to,
@@ -57,6 +89,11 @@ install_boringtun() {
 
 install_system_deps
 install_boringtun
+install_rust_components
+
+skip_log=$(mktemp)
+trap 'rm -f "$skip_log"' EXIT
+export DYBERVPN_SKIP_LOG=$skip_log
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -67,11 +104,22 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace --locked
 
+if [[ -s $skip_log ]]; then
+    step "skipped tests ($(wc -l <"$skip_log"))"
+    sort "$skip_log"
+    if [[ $(id -u) -eq 0 && ${DYBERVPN_ALLOW_SKIPS:-0} != 1 ]]; then
+        echo "error: as root every test should run; install what is named above, or set DYBERVPN_ALLOW_SKIPS=1" >&2
+        exit 1
+    fi
+else
+    step "no test skipped"
+fi
+
 fuzz_seconds=${DYBERVPN_FUZZ_SECONDS:-20}
 if [[ -x fuzz/run-short.sh && $fuzz_seconds -gt 0 ]]; then
     if ! cargo fuzz --version >/dev/null 2>&1; then
         step "installing cargo-fuzz"
-        cargo install cargo-fuzz --locked --quiet
+        cargo install cargo-fuzz --version 0.13.2 --locked --quiet
     fi
     step "fuzzing every target for ${fuzz_seconds}s"
     fuzz/run-short.sh "$fuzz_seconds"

@@ -124,14 +124,22 @@ fn run_unprivileged(args: &[&str], dir: &Path) -> Option<Output> {
     if !root {
         return Some(run(args, dir));
     }
+    // A copy in `dir` (mode 0755): the build's own copy may sit where the
+    // unprivileged user cannot reach it, e.g. in a clone under /root.
+    let bin = dir.join("dybervpn-unprivileged");
+    if !bin.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::copy(BIN, &bin).expect("copy the binary");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
     let mut cmd = Command::new("setpriv");
     cmd.args([
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
         "--inh-caps=-all",
-        BIN,
     ]);
+    cmd.arg(&bin);
     cmd.args(args).current_dir(dir);
     cmd.output().ok()
 }
@@ -169,7 +177,7 @@ fn up_and_demo_without_root_say_root_is_needed() {
         .expect("chmod");
     }
     let Some(o) = run_unprivileged(&["up", &file], dir.path()) else {
-        eprintln!("skipped: `setpriv` (util-linux) is not installed");
+        dybervpn_tunnel::netns::report_skip("skipped: `setpriv` (util-linux) is not installed");
         return;
     };
     let e = exit2(&o);

@@ -28,11 +28,11 @@ fn lines_of(program: &str, args: &[&str]) -> String {
 #[test]
 fn demo_hybrid_succeeds_and_cleans_up() {
     if !is_root() {
-        eprintln!("skipped: needs root (network namespaces)");
+        dybervpn_tunnel::netns::report_skip("skipped: needs root (network namespaces)");
         return;
     }
     if Command::new("ping").arg("-V").output().is_err() {
-        eprintln!("skipped: `ping` (iputils-ping) is not installed");
+        dybervpn_tunnel::netns::report_skip("skipped: `ping` (iputils-ping) is not installed");
         return;
     }
     let out = Command::new(BIN)

@@ -26,7 +26,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::daemon::{Daemon, DaemonError, DaemonOptions};
-use crate::os::command::{run, DEFAULT_TIMEOUT};
+use crate::os::signal;
 use crate::pidfile::{self, PidFile, PID_DIR};
 use crate::uapi::{self, ChangeSet, DeviceSnapshot, PeerChange, ReloadStatus};
 
@@ -241,10 +241,7 @@ fn wait_for_start(
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
-    let _ = run(
-        Command::new("kill").args(["-TERM", &child.id().to_string()]),
-        DEFAULT_TIMEOUT,
-    );
+    let _ = signal::send(child.id(), signal::SIGTERM);
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -423,10 +420,7 @@ pub fn reload(name: &str) -> Result<String, DaemonError> {
         .map_err(|e| DaemonError::Os(crate::os::OsError::io("locking the reload", e)))?;
     let number = |s: &DeviceSnapshot| s.last_reload.as_ref().map_or(0, |r| r.number);
     let before = number(&uapi::client::get(name)?);
-    run(
-        Command::new("kill").args(["-HUP", &pid.to_string()]),
-        DEFAULT_TIMEOUT,
-    )?;
+    signal::send(pid, signal::SIGHUP)?;
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -473,10 +467,7 @@ pub fn down(name: &str) -> Result<String, DaemonError> {
             left.join(", ")
         ));
     };
-    run(
-        Command::new("kill").args(["-TERM", &pid.to_string()]),
-        DEFAULT_TIMEOUT,
-    )?;
+    signal::send(pid, signal::SIGTERM)?;
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         if !pidfile::is_alive(pid) {

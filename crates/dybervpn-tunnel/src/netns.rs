@@ -10,14 +10,39 @@
 //! Requires root (`CAP_SYS_ADMIN` and `CAP_NET_ADMIN`) and `ip`.
 #![forbid(unsafe_code)]
 
+use std::fs::OpenOptions;
+use std::io::Write as _;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::os::command::{self, Output, DEFAULT_TIMEOUT};
-use crate::os::OsError;
+use crate::os::command::{self, Output};
+use crate::os::{signal, OsError};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The environment variable naming a file to which every skipped test is
+/// appended, one `test: reason` line each (`scripts/test.sh` lists them at
+/// the end).
+pub const SKIP_LOG_ENV: &str = "DYBERVPN_SKIP_LOG";
+
+/// Reports that the calling test was skipped and why (no root, a tool not
+/// installed). Written to standard error directly, not through
+/// `eprintln!`, whose output the test harness keeps to itself for a test
+/// that passes; and appended to the file [`SKIP_LOG_ENV`] names, if set.
+pub fn report_skip(reason: impl std::fmt::Display) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("(unnamed thread)")
+        .to_owned();
+    let line = format!("{test}: {reason}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Some(path) = std::env::var_os(SKIP_LOG_ENV) {
+        if let Ok(mut log) = OpenOptions::new().create(true).append(true).open(path) {
+            let _ = log.write_all(line.as_bytes());
+        }
+    }
+}
 
 /// A unique short name: `<tag><pid>x<n>`, at most 15 bytes when `tag` is at
 /// most 3, so it can also name an interface.
@@ -86,7 +111,9 @@ impl Drop for Netns {
         // Anything still inside would keep the namespace alive.
         if let Ok(out) = command::ip(&["netns", "pids", &self.name]) {
             for pid in out.stdout.split_whitespace() {
-                let _ = command::run(Command::new("kill").args(["-KILL", pid]), DEFAULT_TIMEOUT);
+                if let Ok(pid) = pid.parse() {
+                    let _ = signal::send(pid, signal::SIGKILL);
+                }
             }
         }
         let _ = command::ip(&["netns", "delete", &self.name]);
@@ -165,8 +192,7 @@ impl Process {
         if matches!(child.try_wait(), Ok(Some(_))) {
             return true;
         }
-        let pid = child.id().to_string();
-        let _ = command::run(Command::new("kill").args(["-TERM", &pid]), DEFAULT_TIMEOUT);
+        let _ = signal::send(child.id(), signal::SIGTERM);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if matches!(child.try_wait(), Ok(Some(_))) {
@@ -202,11 +228,11 @@ mod tests {
     #[test]
     fn two_namespaces_ping_over_veth_and_vanish() {
         if !crate::os::is_root() {
-            eprintln!("skipped: needs root (network namespaces)");
+            crate::netns::report_skip("skipped: needs root (network namespaces)");
             return;
         }
-        if command::run(Command::new("ping").arg("-V"), DEFAULT_TIMEOUT).is_err() {
-            eprintln!("skipped: `ping` (iputils-ping) is not installed");
+        if command::run(Command::new("ping").arg("-V"), command::DEFAULT_TIMEOUT).is_err() {
+            crate::netns::report_skip("skipped: `ping` (iputils-ping) is not installed");
             return;
         }
         let name_a;

@@ -149,7 +149,7 @@ fn family_rules(ns: &Netns, tool: Tool, name: &str, v6: bool) -> String {
 /// came in on.
 fn strict_reverse_path_filtering(net: u8, tool: Tool) {
     if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(net, Mode::Hybrid, &["0.0.0.0/0"]);
@@ -219,7 +219,7 @@ fn ping_via(ns: &Netns, dev: &str, to: &str) -> bool {
 
 fn closed_to_the_lan(net: u8, tool: Tool) {
     if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(net, Mode::Classic, &["0.0.0.0/0"]);
@@ -284,7 +284,7 @@ fn without_nft_iptables_closes_it_too() {
 fn rules_left_by_a_killed_daemon_are_replaced_not_doubled() {
     let tool = Tool::Iptables;
     if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(13, Mode::Classic, &["0.0.0.0/0"]);
@@ -293,12 +293,8 @@ fn rules_left_by_a_killed_daemon_are_replaced_not_doubled() {
     assert_eq!(once.lines().count(), 3, "{once}");
     // SIGKILL: no teardown. The interface goes with the process; the rules
     // stay.
-    let pid = a.id().expect("the daemon's PID").to_string();
-    dybervpn_tunnel::os::command::run(
-        std::process::Command::new("kill").args(["-KILL", &pid]),
-        Duration::from_secs(5),
-    )
-    .expect("kill");
+    let pid = a.id().expect("the daemon's PID");
+    dybervpn_tunnel::os::signal::send(pid, dybervpn_tunnel::os::signal::SIGKILL).expect("kill");
     assert!(a.stop(Duration::from_secs(5)), "A gone");
     assert_eq!(rules(&p.ns[0], tool, &p.names[0]), once, "left behind");
     let fwmark_rules = || {
@@ -326,7 +322,7 @@ fn rules_left_by_a_killed_daemon_are_replaced_not_doubled() {
 #[test]
 fn without_either_tool_a_default_route_is_refused_and_leaves_nothing() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(14, Mode::Classic, &["0.0.0.0/0"]);
@@ -367,7 +363,7 @@ fn route_dev(ns: &Netns, to: &str) -> String {
 fn a_reload_that_drops_the_default_route_gives_the_world_back() {
     let tool = Tool::Nft;
     if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(15, Mode::Hybrid, &["0.0.0.0/0"]);
@@ -440,7 +436,7 @@ fn a_reload_that_drops_the_default_route_gives_the_world_back() {
 /// rules are in place while up, and gone after.
 fn ipv6_default_route(net: u8, tool: Tool) {
     if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(net, Mode::Hybrid, &["10.98.0.2/32", "::/0"]);
@@ -495,7 +491,7 @@ fn without_nft_an_ipv6_default_route_goes_through_ip6tables() {
 fn a_default_route_takes_the_first_free_table() {
     let tool = Tool::Nft;
     if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(18, Mode::Classic, &["0.0.0.0/0"]);
@@ -537,7 +533,7 @@ fn a_default_route_takes_the_first_free_table() {
 fn a_default_routes_mark_survives_fwmark_0_from_wg() {
     let tool = Tool::Nft;
     if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(20, Mode::Hybrid, &["0.0.0.0/0"]);
@@ -567,7 +563,7 @@ fn a_default_routes_mark_survives_fwmark_0_from_wg() {
 fn a_failing_nft_falls_back_to_iptables() {
     let tool = Tool::Iptables;
     if let Some(why) = skip_reason().or_else(|| skip_without(tool)) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     use std::os::unix::fs::PermissionsExt;

@@ -51,13 +51,13 @@ fn classic_interop(foreign: Result<Kind, String>, dybervpn_initiates: bool) {
         ("iperf3", "iperf3"),
         ("ss", "iproute2"),
     ]) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let foreign = match foreign {
         Ok(k) => k,
         Err(why) => {
-            eprintln!("{why}");
+            dybervpn_tunnel::netns::report_skip(why);
             return;
         }
     };
@@ -193,13 +193,13 @@ fn classic_dybervpn_initiates_to_boringtun() {
 
 fn wireguard_go_lab_skip() -> Option<Kind> {
     if let Some(why) = skip_reason(&[("wg", "wireguard-tools")]) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return None;
     }
     match wireguard_go() {
         Ok(k) => Some(k),
         Err(why) => {
-            eprintln!("{why}");
+            dybervpn_tunnel::netns::report_skip(why);
             None
         }
     }

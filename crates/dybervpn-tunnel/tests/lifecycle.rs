@@ -67,7 +67,7 @@ fn inner_down() {
 #[test]
 fn a_restarted_peer_is_reached_again_without_help() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(1, Mode::Hybrid, &["10.98.0.2/32"]);
@@ -92,7 +92,7 @@ fn a_restarted_peer_is_reached_again_without_help() {
 #[test]
 fn reload_adds_and_removes_peers_while_a_third_keeps_its_session() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let mode = Mode::Hybrid;
@@ -236,7 +236,7 @@ fn reload_adds_and_removes_peers_while_a_third_keeps_its_session() {
 #[test]
 fn roaming_peer_is_followed_to_its_new_address() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(3, Mode::Classic, &["10.98.0.2/32"]);
@@ -295,7 +295,7 @@ fn roaming_peer_is_followed_to_its_new_address() {
 #[test]
 fn down_leaves_nothing_and_a_second_up_is_refused() {
     if let Some(why) = skip_reason().or_else(skip_without_nft) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     // A default route on A exercises the policy rules too.
@@ -365,7 +365,7 @@ fn down_leaves_nothing_and_a_second_up_is_refused() {
 #[test]
 fn down_removes_what_a_killed_daemon_left() {
     if let Some(why) = skip_reason().or_else(skip_without_nft) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(22, Mode::Hybrid, &["0.0.0.0/0"]);
@@ -384,12 +384,8 @@ fn down_removes_what_a_killed_daemon_left() {
     let socket = format!("/var/run/wireguard/{name}.sock");
 
     let mut a = start(&p.ns[0], &p.paths[0], name);
-    let pid = a.id().expect("pid").to_string();
-    dybervpn_tunnel::os::command::run(
-        std::process::Command::new("kill").args(["-KILL", &pid]),
-        Duration::from_secs(5),
-    )
-    .expect("kill -9");
+    let pid = a.id().expect("pid");
+    dybervpn_tunnel::os::signal::send(pid, dybervpn_tunnel::os::signal::SIGKILL).expect("kill -9");
     assert!(poll_until(Duration::from_secs(10), || a.has_exited()));
     assert!(nft_table().is_ok(), "the killed daemon's table is there");
     assert!(pid_file.exists() && Path::new(&socket).exists());
@@ -461,11 +457,11 @@ fn raising_the_mtu_of_a_running_interface_does_not_stall_tcp() {
 /// then [`bulk_tcp`] through it.
 fn bulk_tcp_after(net: u8, change: impl FnOnce(&Pair)) {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     if !common::have("iperf3") {
-        eprintln!("skipped: `iperf3` is not installed");
+        dybervpn_tunnel::netns::report_skip("skipped: `iperf3` is not installed");
         return;
     }
     let p = pair(net, Mode::Hybrid, &["10.98.0.2/32"]);
@@ -514,7 +510,7 @@ fn bulk_tcp(p: &Pair) {
 #[test]
 fn deleting_the_interface_or_its_socket_ends_the_daemon() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(21, Mode::Hybrid, &["10.98.0.2/32"]);
@@ -580,7 +576,7 @@ fn calls(log: &Path) -> String {
 #[test]
 fn dns_servers_follow_up_reload_and_down() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let p = pair(5, Mode::Hybrid, &["10.98.0.2/32"]);
@@ -632,7 +628,7 @@ fn dns_servers_follow_up_reload_and_down() {
 #[test]
 fn an_up_whose_dns_cannot_be_set_stops_and_leaves_nothing() {
     if let Some(why) = skip_reason().or_else(skip_without_nft) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     // A default route, so there are policy rules to take back too.
@@ -660,7 +656,7 @@ fn an_up_whose_dns_cannot_be_set_stops_and_leaves_nothing() {
 #[test]
 fn a_multi_homed_peer_answers_from_the_address_it_was_reached_at() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     // B has a second address on its link, and A knows B by that one (a
@@ -707,7 +703,7 @@ fn a_multi_homed_peer_answers_from_the_address_it_was_reached_at() {
 #[test]
 fn a_keepalive_teaches_the_address_to_answer_from() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     // A reaches B at B's first address, then is told B's second one while

@@ -58,7 +58,7 @@ fn promtool(input: &str) -> Option<std::process::Output> {
 #[test]
 fn metrics_move_with_traffic_and_promtool_accepts_them() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     if std::process::Command::new("curl")
@@ -66,7 +66,7 @@ fn metrics_move_with_traffic_and_promtool_accepts_them() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: `curl` is not installed");
+        dybervpn_tunnel::netns::report_skip("skipped: `curl` is not installed");
         return;
     }
     let ns = [
@@ -153,7 +153,7 @@ fn metrics_move_with_traffic_and_promtool_accepts_them() {
     assert!(ready.contains("site-b"), "{ready}");
 
     match promtool(&body) {
-        None => eprintln!("promtool not installed (apt-get install prometheus): not checked"),
+        None => dybervpn_tunnel::netns::report_skip("skipped: promtool (apt-get install prometheus) is not installed: the exposition was not checked"),
         Some(raw) => {
             assert_ne!(raw.status.code(), Some(1), "promtool parse error: {raw:?}");
             let classic = promtool(&to_text_0_0_4(&body)).expect("promtool ran");

@@ -124,7 +124,7 @@ fn wait_up(name: &str, daemon: &mut Process) {
 
 fn e2e(mode: Mode) {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let ns_a = Netns::create("dea").expect("netns a");

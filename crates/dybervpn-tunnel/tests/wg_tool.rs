@@ -48,7 +48,7 @@ fn two_daemons(tag: &str, mode: Mode) -> (Lab, Daemon, Daemon) {
 #[test]
 fn wg_show_set_and_syncconf_against_a_running_daemon() {
     if let Some(why) = skip_reason(&[("wg", "wireguard-tools")]) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let mode = Mode::PqOnly;
@@ -237,7 +237,7 @@ fn holders(daemon: &Daemon, prefix: &str) -> Vec<String> {
 #[test]
 fn wg_setconf_keeps_the_peer_and_wg_set_moves_allowed_ips() {
     if let Some(why) = skip_reason(&[("wg", "wireguard-tools")]) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let mode = Mode::PqOnly;

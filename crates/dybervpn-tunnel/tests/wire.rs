@@ -52,7 +52,7 @@ fn describe(d: &[Datagram]) -> String {
 
 fn sizes_on_the_wire(mode: Mode) {
     if let Some(why) = skip_reason(&[("tcpdump", "tcpdump")]) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let lab = Lab::new("ws");

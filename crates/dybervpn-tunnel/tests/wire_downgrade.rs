@@ -67,7 +67,7 @@ fn assert_refused(refuser: &Daemon, both: &[&Daemon]) {
 #[test]
 fn hybrid_peer_refuses_classic_from_dybervpn() {
     if let Some(why) = skip_reason(&[("tcpdump", "tcpdump")]) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let lab = Lab::new("wd");
@@ -119,11 +119,13 @@ fn hybrid_peer_refuses_classic_from_dybervpn() {
 #[test]
 fn hybrid_peer_refuses_classic_from_wireguard_go() {
     if let Some(why) = skip_reason(&[("wg", "wireguard-tools")]) {
-        eprintln!("{why}");
+        dybervpn_tunnel::netns::report_skip(why);
         return;
     }
     let Some(bin) = find_in_path("wireguard-go") else {
-        eprintln!("skipped: `wireguard-go` is not installed (apt-get install wireguard-go)");
+        dybervpn_tunnel::netns::report_skip(
+            "skipped: `wireguard-go` is not installed (apt-get install wireguard-go)",
+        );
         return;
     };
     let lab = Lab::new("dg");

@@ -484,7 +484,7 @@ mod tests {
     #[test]
     fn ipv6_datagrams_report_their_local_address() {
         let Ok(server) = UdpSocket::bind("[::]:0") else {
-            eprintln!("skipped: no IPv6 on this machine");
+            crate::netns::report_skip("skipped: no IPv6 on this machine");
             return;
         };
         let timeout = Some(std::time::Duration::from_secs(5));
@@ -492,7 +492,7 @@ mod tests {
         assert!(enable_pktinfo(&server, true));
         let port = server.local_addr().expect("addr").port();
         let Ok(client) = UdpSocket::bind("[::1]:0") else {
-            eprintln!("skipped: no IPv6 loopback on this machine");
+            crate::netns::report_skip("skipped: no IPv6 loopback on this machine");
             return;
         };
         client.set_read_timeout(timeout).expect("timeout");

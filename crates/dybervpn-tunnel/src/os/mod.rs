@@ -14,6 +14,7 @@ pub mod gso;
 pub mod mem;
 pub mod netconf;
 pub mod priority;
+pub mod signal;
 pub mod tun;
 pub mod udp;
 

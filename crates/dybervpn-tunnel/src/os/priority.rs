@@ -62,7 +62,7 @@ mod tests {
         .expect("thread");
         match inside {
             Ok(nice) => assert_eq!(nice, Some(HANDSHAKE_WORKER_NICE)),
-            Err(e) => eprintln!("skipped: cannot set nice 10 here: {e}"),
+            Err(e) => crate::netns::report_skip(format!("skipped: cannot set nice 10 here: {e}")),
         }
         assert_eq!(own(), before, "the calling thread is unchanged");
     }

@@ -40,7 +40,7 @@ pub(crate) fn run_inside(ns: &Netns, name: &str) {
 #[test]
 fn tun_addresses_routes_and_rules_in_a_namespace() {
     if !super::is_root() {
-        eprintln!("skipped: needs root (network namespaces, TUN)");
+        crate::netns::report_skip("skipped: needs root (network namespaces, TUN)");
         return;
     }
     let ns = Netns::create("dvo").expect("netns");

@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn fwmark_is_applied() {
         if !crate::os::is_root() {
-            eprintln!("skipped: needs root (CAP_NET_ADMIN for SO_MARK)");
+            crate::netns::report_skip("skipped: needs root (CAP_NET_ADMIN for SO_MARK)");
             return;
         }
         let s = UdpSockets::bind(0, 0x1234).expect("bind with mark (root)");

@@ -683,7 +683,7 @@ fn wg(args: &[&str]) -> (bool, String) {
 #[test]
 fn real_wg_tool_talks_to_a_fake_device() {
     if let Some(why) = wg_available() {
-        eprintln!("{why}");
+        crate::netns::report_skip(why);
         return;
     }
     let ifname = format!("dvwg{}", std::process::id() % 100_000);

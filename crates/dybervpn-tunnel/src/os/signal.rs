@@ -1,0 +1,76 @@
+//! Signals to other processes (the daemon, a helper a test started),
+//! sent with `kill(2)` itself rather than by running `kill(1)`, which
+//! minimal systems without procps do not have.
+
+use std::io;
+
+use super::OsError;
+
+/// A signal this crate sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal {
+    number: libc::c_int,
+    name: &'static str,
+}
+
+/// Reload the configuration.
+pub const SIGHUP: Signal = Signal {
+    number: libc::SIGHUP,
+    name: "SIGHUP",
+};
+/// Stop, with teardown.
+pub const SIGTERM: Signal = Signal {
+    number: libc::SIGTERM,
+    name: "SIGTERM",
+};
+/// Stop at once, without teardown.
+pub const SIGKILL: Signal = Signal {
+    number: libc::SIGKILL,
+    name: "SIGKILL",
+};
+
+/// Sends `signal` to process `pid`. Refuses PID 0 and PIDs beyond
+/// `i32::MAX`, which `kill(2)` would take as a process group or as every
+/// process.
+#[allow(unsafe_code)]
+pub fn send(pid: u32, signal: Signal) -> Result<(), OsError> {
+    let context = || format!("sending {} to process {pid}", signal.name);
+    let Some(raw) = libc::pid_t::try_from(pid).ok().filter(|p| *p > 0) else {
+        return Err(OsError::io(
+            context(),
+            io::Error::new(io::ErrorKind::InvalidInput, "not a process ID"),
+        ));
+    };
+    // SAFETY: kill(2) takes two integers and touches no memory of ours;
+    // `raw` is positive, so it names one process, never a group.
+    if unsafe { libc::kill(raw, signal.number) } == 0 {
+        Ok(())
+    } else {
+        Err(OsError::io(context(), io::Error::last_os_error()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_or_every_process_is_never_signalled() {
+        assert!(send(0, SIGTERM).is_err());
+        assert!(send(u32::MAX, SIGTERM).is_err(), "would be kill(-1)");
+        assert!(send(1 << 31, SIGTERM).is_err());
+    }
+
+    #[test]
+    fn a_child_is_stopped_and_a_gone_one_is_an_error() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        send(child.id(), SIGTERM).expect("signal");
+        let status = child.wait().expect("wait");
+        assert!(!status.success());
+        let err = send(child.id(), SIGTERM).expect_err("reaped");
+        assert!(err.to_string().contains("SIGTERM"), "{err}");
+    }
+}
