@@ -163,6 +163,14 @@ impl KeyRing {
         Some(retired)
     }
 
+    /// Drops the responder's session awaiting confirmation, if any (its
+    /// peer's mode changed: it must not become `current` afterwards).
+    pub fn drop_next(&mut self) -> Retired {
+        let mut retired = Retired::default();
+        retired.push(self.next.take());
+        retired
+    }
+
     /// Drops every session that can no longer be used at `now` (older than
     /// `REJECT_AFTER_TIME`, counter exhausted or invalidated).
     pub fn expire(&mut self, now: Duration) -> Retired {

@@ -43,6 +43,37 @@ fn replaced_kem_encapsulation_key_is_refused() {
     }
 }
 
+/// An encapsulation key that fails the FIPS 203 modulus check is refused
+/// as such before any Diffie-Hellman, signature or state change: it could
+/// never be answered, so nothing is spent on it, and the genuine
+/// initiation is still answered afterwards.
+#[test]
+fn a_malformed_kem_key_is_refused_before_any_other_work() {
+    for mode in [Mode::Hybrid, Mode::PqOnly] {
+        let counting = Counting::new(backend(BackendKind::AwsLc));
+        let p = pair_with(backend(BackendKind::AwsLc), counting.clone(), mode, mode);
+        let t = now(1);
+        let genuine = initiation(&p, t);
+        let mut bad = genuine.clone();
+        let at = initiation_layout(mode).kem_ek.expect("kem_ek");
+        // The first 12-bit coefficient becomes 4095, above q = 3329.
+        bad[at] = 0xff;
+        bad[at + 1] |= 0x0f;
+        fix_mac1(&mut bad, &p.b.public);
+        let before = counting.count();
+        assert_eq!(
+            p.b.recv(t, p.a.addr, &bad),
+            Err(ProtoError::InvalidKemKey),
+            "{mode}"
+        );
+        assert_eq!(counting.count() - before, 1, "{mode}: only the key check");
+        assert!(
+            matches!(p.b.recv(t, p.a.addr, &genuine), Ok(Out::Net(..))),
+            "{mode}: the genuine initiation must still be answered"
+        );
+    }
+}
+
 #[test]
 fn replaced_or_tampered_kem_ciphertext_installs_nothing_and_keeps_the_initiation() {
     for mode in [Mode::Hybrid, Mode::PqOnly] {

@@ -80,6 +80,37 @@ fn a_handshake_in_flight_is_abandoned_when_the_mode_changes() {
     assert_eq!(retry.len(), init_len(Mode::PqOnly));
 }
 
+/// The responder's side of the same: its classic session waits in `next`
+/// for the initiator's first packet when the peer is raised to pq-only.
+/// That packet must not promote it: no session of the old mode is set up
+/// after the change.
+#[test]
+fn a_session_awaiting_confirmation_is_dropped_when_the_mode_changes() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Classic);
+    let t = now(10);
+    let Out::Net(_, init) = p.a.send(t, &ip_packet(40, 1)) else {
+        panic!("expected an initiation")
+    };
+    let Ok(Out::Net(_, response)) = p.b.recv(t, p.a.addr, &init) else {
+        panic!("expected a response")
+    };
+    let mut raised = PeerConfig::new(p.a.public);
+    raised.mode = Some(Mode::PqOnly);
+    raised.mldsa_public_key = Some(p.a.mldsa.public.clone());
+    raised.endpoint = Some(p.a.addr);
+    raised.preshared_key = Some(dybervpn_crypto::PresharedKey::from_bytes([7; 32]));
+    p.b.device.update_peer(p.b.peer, raised).expect("update");
+    let Ok(Out::Net(_, first)) = p.a.recv(t, p.b.addr, &response) else {
+        panic!("expected the queued packet")
+    };
+    assert!(
+        p.b.recv(t, p.a.addr, &first).is_err(),
+        "a classic session was confirmed after the change to pq-only"
+    );
+    let stats = p.b.device.peer_stats(p.b.peer).expect("stats");
+    assert_eq!(stats.handshakes, 0, "a classic session was set up");
+}
+
 fn init_len(mode: Mode) -> usize {
     dybervpn_proto::messages::initiation_layout(mode).len
 }

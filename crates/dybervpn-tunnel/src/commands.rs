@@ -841,11 +841,9 @@ mod tests {
                 .expect("sh")
         };
         let mut slow = spawn("sleep 30");
-        let start = Instant::now();
         let r = wait_for_start(&mut slow, Duration::from_millis(200), || false);
         assert_eq!(r, Start::Stopped);
         assert!(slow.try_wait().expect("wait").is_some(), "still running");
-        assert!(start.elapsed() < Duration::from_secs(20));
 
         // One that ignores SIGTERM is killed.
         let mut stubborn = spawn("trap '' TERM; while :; do sleep 0.05; done");

@@ -299,9 +299,11 @@ impl Device {
 
     /// Changes a peer's mode, pre-shared key, ML-DSA-65 key, keepalive or
     /// endpoint. The public key cannot change (remove and add instead).
-    /// Established sessions are kept; a handshake this side started in
-    /// another mode is abandoned (its response would set up a session in
-    /// the mode the peer no longer has), and the next starts in the new one.
+    /// Established sessions are kept. A handshake in another mode that is
+    /// not finished is abandoned: one this side started (its response would
+    /// set up a session in the mode the peer no longer has), and one it
+    /// answered whose session still waits for the initiator's first packet.
+    /// The next starts in the new mode.
     pub fn update_peer(&self, id: PeerId, config: PeerConfig) -> Result<(), ConfigError> {
         let mode = config.mode.unwrap_or(self.mode);
         self.validate(&config, mode)?;
@@ -314,6 +316,8 @@ impl Device {
             if let Some(pending) = peer.pending.take() {
                 self.free_indices(std::iter::once(pending.state.local_index));
             }
+            let retired = peer.keys.drop_next();
+            self.free_indices(retired.indices());
         }
         peer.crypto = PeerCrypto::new(
             &*self.backend,

@@ -66,12 +66,15 @@ pub(crate) fn consume_initiation_static(
     sym.mix_key(b, &ephemeral.0);
     sym.note("e");
 
-    // ekem
+    // ekem: the key is checked (FIPS 203) before anything is spent on a
+    // message that could never be answered; the check costs microseconds.
     let kem_ek = match msg.kem_ek {
         Some(ek) => {
-            sym.mix_hash(b, ek);
+            let ek = MlKemEncapsKey(Box::new(*ek));
+            b.mlkem_check_encaps_key(&ek).map_err(from_crypto)?;
+            sym.mix_hash(b, ek.as_bytes());
             sym.note("ekem");
-            Some(MlKemEncapsKey(Box::new(*ek)))
+            Some(ek)
         }
         None => None,
     };

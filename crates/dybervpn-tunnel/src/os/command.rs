@@ -183,11 +183,11 @@ mod tests {
         )
         .expect_err("exit 3");
         assert!(err.to_string().contains("nope"), "{err}");
-        let start = Instant::now();
+        // Were the timeout not enforced, `sleep 30` would end and succeed,
+        // which `expect_err` refuses.
         let err =
             run(Command::new("sleep").arg("30"), Duration::from_millis(200)).expect_err("timeout");
         assert!(err.to_string().contains("timed out"), "{err}");
-        assert!(start.elapsed() < Duration::from_secs(10));
         assert!(run(&mut Command::new("/nonexistent/dybervpn"), DEFAULT_TIMEOUT).is_err());
     }
 
