@@ -239,6 +239,24 @@ fn string<'v>(ctx: &mut Ctx<'_>, v: &'v Value<'_>, field: &str) -> Option<&'v st
     }
 }
 
+/// A peer's name: it labels log lines and metric series, so a control
+/// character (a newline would forge a log line) is refused.
+fn peer_name(ctx: &mut Ctx<'_>, v: &Value<'_>, field: &str) -> Option<String> {
+    let s = string(ctx, v, field)?;
+    if s.chars().any(char::is_control) {
+        ctx.report(
+            v.span(),
+            field,
+            Problem::InvalidValue {
+                value: s.to_owned(),
+                reason: "a name labels log lines and metrics, so it may not contain control characters (newlines, tabs, escapes)".to_owned(),
+            },
+        );
+        return None;
+    }
+    Some(s.to_owned())
+}
+
 /// A string parsed with `T::from_str`, whose error becomes the reason.
 fn parsed<T: FromStr<Err = String>>(
     ctx: &mut Ctx<'_>,
@@ -418,7 +436,7 @@ fn read_peer(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Range<usize>, i: usiz
         let field = format!("peer[{i}].{name}");
         let f = field.as_str();
         match name {
-            "name" => d.name = string(ctx, v, f).map(str::to_owned),
+            "name" => d.name = peer_name(ctx, v, f),
             "public_key" => {
                 d.public_key_given = true;
                 d.public_key = key(ctx, v, f, X25519PublicKey::from_base64);

@@ -361,6 +361,17 @@ fn a_peer_with_a_bad_key_still_has_its_allowed_ips_checked() {
 }
 
 #[test]
+fn a_peer_name_with_a_control_character_is_refused() {
+    let got = errors(&format!(
+        "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\
+         [[peer]]\nname = \"site-b\\nINFO forged\"\npublic_key = \"{PEER1}\"\nallowed_ips = [\"10.0.0.2/32\"]\n"
+    ));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("peer[0].name"), "{got:?}");
+    assert!(got[0].contains("control characters"), "{got:?}");
+}
+
+#[test]
 fn the_same_address_twice_is_refused() {
     let got = errors(&format!(
         "[interface]\nprivate_key = \"{ALICE_PRIV}\"\n\

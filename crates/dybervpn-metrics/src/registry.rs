@@ -19,7 +19,7 @@
 //! (plus [`OTHER_PEER`]); every other label comes from a closed enum in
 //! [`crate::labels`].
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
@@ -97,8 +97,12 @@ pub struct Metrics {
     packets_sent: Family<PeerLabels, Counter>,
     packets_received: Family<PeerLabels, Counter>,
     last_handshake: Family<PeerLabels, FloatGauge>,
-    /// Peer label values that have series of their own.
-    named_peers: Mutex<HashSet<String>>,
+    /// Peer label values that have series of their own, each with the
+    /// number of [`Metrics::peer`] calls not yet matched by a
+    /// [`Metrics::remove_peer`]: two peers can share a label (the same
+    /// name, or names alike in their first 64 bytes), and the series goes
+    /// only with the last of them.
+    named_peers: Mutex<HashMap<String, usize>>,
 }
 
 impl Default for Metrics {
@@ -152,13 +156,13 @@ impl Metrics {
         let bytes_sent = Family::<PeerLabels, Counter>::default();
         registry.register(
             "bytes_sent",
-            "Bytes of UDP payload sent to a peer (transport messages, after encryption)",
+            "Bytes of UDP payload sent to a peer: transport and handshake messages, as wg show's transfer counts them",
             bytes_sent.clone(),
         );
         let bytes_received = Family::<PeerLabels, Counter>::default();
         registry.register(
             "bytes_received",
-            "Bytes of UDP payload received from a peer and authenticated",
+            "Bytes of UDP payload received from a peer and authenticated: transport and handshake messages",
             bytes_received.clone(),
         );
         let packets_sent = Family::<PeerLabels, Counter>::default();
@@ -192,7 +196,7 @@ impl Metrics {
             packets_sent,
             packets_received,
             last_handshake,
-            named_peers: Mutex::new(HashSet::new()),
+            named_peers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -237,8 +241,10 @@ impl Metrics {
     ///
     /// `name` is the peer's configured name, or its key fingerprint when it
     /// has none; never a key itself. Calling this again with the same name
-    /// returns a handle onto the same series. Once [`MAX_PEER_SERIES`]
-    /// names have series, further peers share the [`OTHER_PEER`] series.
+    /// (or one with the same label) returns a handle onto the same series;
+    /// each call is one user of it, to be matched by one
+    /// [`Metrics::remove_peer`]. Once [`MAX_PEER_SERIES`] labels have
+    /// series, further peers share the [`OTHER_PEER`] series.
     #[must_use]
     pub fn peer(&self, name: &str) -> PeerMetrics {
         let label = peer_label(name);
@@ -247,10 +253,11 @@ impl Metrics {
                 .named_peers
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if named.contains(&label) {
+            if let Some(users) = named.get_mut(&label) {
+                *users += 1;
                 true
             } else if named.len() < MAX_PEER_SERIES && label != OTHER_PEER {
-                named.insert(label.clone());
+                named.insert(label.clone(), 1);
                 true
             } else {
                 false
@@ -273,17 +280,27 @@ impl Metrics {
         }
     }
 
-    /// Removes a peer's series. Handles still held for it keep counting
-    /// into nothing. A peer that shared [`OTHER_PEER`] leaves that series
-    /// alone: counters never go down.
+    /// One user of `name`'s series is gone (a peer was removed); the
+    /// series goes with the last. Handles still held for it then count into
+    /// nothing. A peer that shared [`OTHER_PEER`] leaves that series alone:
+    /// counters never go down.
     pub fn remove_peer(&self, name: &str) {
         let label = peer_label(name);
-        let had_series = self
-            .named_peers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&label);
-        if had_series {
+        let last = {
+            let mut named = self
+                .named_peers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match named.get_mut(&label) {
+                Some(users) if *users > 1 => {
+                    *users -= 1;
+                    false
+                }
+                Some(_) => named.remove(&label).is_some(),
+                None => false,
+            }
+        };
+        if last {
             let labels = PeerLabels { peer: label };
             self.bytes_sent.remove(&labels);
             self.bytes_received.remove(&labels);
@@ -514,6 +531,24 @@ mod tests {
     }
 
     #[test]
+    fn a_series_two_peers_share_goes_with_the_last() {
+        let m = Metrics::new();
+        // Alike in their first 64 bytes: one label.
+        let (a, b) = ("x".repeat(64) + "-A", "x".repeat(64) + "-B");
+        assert_eq!(m.peer(&a).label(), m.peer(&b).label());
+        m.remove_peer(&a);
+        m.peer(&b).record_sent(1, 5);
+        let text = encoded(&m);
+        assert!(
+            text.contains(&format!("peer=\"{}\"", "x".repeat(64))),
+            "{text}"
+        );
+        m.remove_peer(&b);
+        m.remove_peer(&b);
+        assert!(!encoded(&m).contains(&"x".repeat(64)));
+    }
+
+    #[test]
     fn peers_beyond_the_cap_share_other() {
         let m = Metrics::new();
         for i in 0..MAX_PEER_SERIES {
@@ -531,7 +566,7 @@ mod tests {
             Some(10.0)
         );
         assert!(!text.contains(r#"dybervpn_last_handshake_timestamp_seconds{peer="_other"}"#));
-        let peer_values: HashSet<&str> = text
+        let peer_values: std::collections::HashSet<&str> = text
             .lines()
             .filter(|l| l.starts_with("dybervpn_bytes_sent_total{"))
             .collect();

@@ -5,7 +5,7 @@
 //! Prometheus counters only go up).
 #![forbid(unsafe_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -128,13 +128,11 @@ impl StatusSource for Source {
         // every scrape 10^8 comparisons.
         let current: HashMap<PeerId, &str> =
             peers.iter().map(|(id, l)| (*id, l.as_str())).collect();
-        // Two peers may share a label (the same name): a series goes only
-        // when no current peer has its label, or the other's would vanish
-        // and, being cached, never come back.
-        let labels: HashSet<&str> = current.values().copied().collect();
+        // Each series handle was one `peer()` call; the registry keeps a
+        // series two peers share (the same name) until the last goes.
         series.retain(|id, ser| {
             let keep = current.get(id) == Some(&ser.label.as_str());
-            if !keep && !labels.contains(ser.label.as_str()) {
+            if !keep {
                 metrics.remove_peer(&ser.label);
             }
             keep
