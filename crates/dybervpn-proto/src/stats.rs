@@ -160,6 +160,9 @@ pub struct PeerStats {
     /// completed: on the initiator when the response arrived, on the
     /// responder at key confirmation (as in the kernel module).
     pub last_handshake: Option<Duration>,
+    /// Monotonic time of that handshake (the caller's [`crate::Now::mono`]):
+    /// its age for health checks, which a wall-clock step must not move.
+    pub last_handshake_mono: Option<Duration>,
     /// The mode that handshake used.
     pub last_handshake_mode: Option<Mode>,
     /// Handshakes completed with this peer.
@@ -172,9 +175,10 @@ pub struct PeerStats {
 }
 
 impl PeerStats {
-    /// A handshake in `mode` completed at wall-clock time `unix`.
-    pub(crate) fn handshake_completed(&mut self, unix: Duration, mode: Mode) {
-        self.last_handshake = Some(unix);
+    /// A handshake in `mode` completed at `now`.
+    pub(crate) fn handshake_completed(&mut self, now: crate::Now, mode: Mode) {
+        self.last_handshake = Some(now.unix);
+        self.last_handshake_mono = Some(now.mono);
         self.last_handshake_mode = Some(mode);
         self.handshakes += 1;
     }

@@ -148,9 +148,23 @@ fn metrics_move_with_traffic_and_promtool_accepts_them() {
     // B, the responder, has no endpoint of its own here but counts too.
     let (health, code) = scrape(&ns[0], "/health");
     assert_eq!(code, "200", "{health}");
+    assert!(health.contains("\"udp4\""), "one loop per socket: {health}");
     let (ready, code) = scrape(&ns[0], "/ready");
     assert_eq!(code, "200", "{ready}");
     assert!(ready.contains("site-b"), "{ready}");
+    // An interface set down is not ready, whatever its peers; back up, it
+    // is again.
+    ns[0]
+        .ip(&["link", "set", &names[0], "down"])
+        .expect("link down");
+    let (ready, code) = scrape(&ns[0], "/ready");
+    assert_eq!(code, "503", "{ready}");
+    assert!(ready.contains("\"interface_up\":false"), "{ready}");
+    ns[0]
+        .ip(&["link", "set", &names[0], "up"])
+        .expect("link up");
+    let (ready, code) = scrape(&ns[0], "/ready");
+    assert_eq!(code, "200", "{ready}");
 
     match promtool(&body) {
         None => dybervpn_tunnel::netns::report_skip("skipped: promtool (apt-get install prometheus) is not installed: the exposition was not checked"),

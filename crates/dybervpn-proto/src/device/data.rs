@@ -231,7 +231,7 @@ impl Device {
         if let Some(retired) = p.keys.received_on(session.local_index()) {
             self.free_indices(retired.indices());
             p.timers.handshake_completed(now.mono);
-            p.stats.handshake_completed(now.unix, session.mode());
+            p.stats.handshake_completed(now, session.mode());
             // A handshake completed: an initiation of ours still pending
             // (one that crossed the peer's) is moot. Left, it would never
             // be retried or given up, and would hold its index.

@@ -249,7 +249,7 @@ impl Device {
         // (`data.rs`), and is counted then, as the kernel does.
         if session.initiator() {
             peer.queue_ready = !peer.queue.is_empty();
-            peer.stats.handshake_completed(now.unix, mode);
+            peer.stats.handshake_completed(now, mode);
         }
     }
 

@@ -421,14 +421,25 @@ pub(super) fn udp_reader(shared: &Shared, socket: &UdpSocket) {
     let worker_name = std::thread::current()
         .name()
         .map_or_else(|| "handshakes".to_owned(), |n| n.replace("-udp", "-hs"));
+    let what = worker_name
+        .trim_start_matches(&format!("{}-", shared.interface))
+        .to_owned();
     std::thread::scope(|scope| {
-        let spawned = std::thread::Builder::new()
-            .name(worker_name)
-            .spawn_scoped(scope, move || handshake_worker(shared, &work, &give_back));
+        let spawned =
+            std::thread::Builder::new()
+                .name(worker_name)
+                .spawn_scoped(scope, move || {
+                    super::watched(
+                        &what,
+                        || shared.stopping(),
+                        |why| shared.end(why),
+                        || handshake_worker(shared, &work, &give_back),
+                    );
+                });
         if spawned.is_err() {
-            // No worker: handshake messages are dropped (queue full) and
-            // counted, and the tunnel says so rather than stalling.
-            tracing::error!(interface = %shared.interface, "cannot start the handshake worker thread");
+            // No worker, no handshakes: a tunnel that cannot set up
+            // sessions says so by ending, rather than looking healthy.
+            shared.end("cannot start its handshake worker thread".to_owned());
         }
         let mut bufs = HandshakeBufs {
             free: &free,
@@ -485,7 +496,7 @@ fn udp_loop(
             return;
         }
         let now = shared.clock.now();
-        shared.events.udp_turn(now.mono);
+        shared.events.udp_turn(v6, now.mono);
         let (n, src, segment) = match received {
             Ok(r) => (r.len, r.src, r.segment),
             // ICMP-induced errors (ECONNREFUSED), EINTR and the like: go on.

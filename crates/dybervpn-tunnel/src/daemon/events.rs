@@ -10,7 +10,8 @@
 //!   `failure` or `refused` by the core's error;
 //! * the initiator's handshake time: from sending the initiation that
 //!   succeeded to receiving its response;
-//! * heartbeats of the UDP and timer loops, for `/health`.
+//! * heartbeats of the UDP loops (one per address family) and the timer
+//!   loop, for `/health`.
 //!
 //! The hooks cost a branch on the first byte of each datagram; the
 //! per-peer work happens only for handshake messages (a few per peer every
@@ -175,7 +176,8 @@ impl Track {
 pub struct Events {
     /// Handshake messages on the wire.
     pub wire: HandshakeWire,
-    heartbeat_udp: AtomicU64,
+    /// The IPv4 and the IPv6 UDP loop, each its own thread.
+    heartbeat_udp: [AtomicU64; 2],
     heartbeat_timers: AtomicU64,
     tracks: Mutex<HashMap<PeerId, Track>>,
     recent: Mutex<VecDeque<HandshakeEvent>>,
@@ -186,7 +188,7 @@ impl Default for Events {
     fn default() -> Self {
         Self {
             wire: HandshakeWire::default(),
-            heartbeat_udp: AtomicU64::new(0),
+            heartbeat_udp: [AtomicU64::new(0), AtomicU64::new(0)],
             heartbeat_timers: AtomicU64::new(0),
             tracks: Mutex::new(HashMap::new()),
             recent: Mutex::new(VecDeque::new()),
@@ -231,9 +233,9 @@ pub fn metric_drop(reason: CoreDrop) -> MetricDrop {
 }
 
 impl Events {
-    /// Records that the UDP loop went round at `mono`.
-    pub(crate) fn udp_turn(&self, mono: Duration) {
-        self.heartbeat_udp.store(nanos(mono), Ordering::Relaxed);
+    /// Records that the UDP loop of one family went round at `mono`.
+    pub(crate) fn udp_turn(&self, v6: bool, mono: Duration) {
+        self.heartbeat_udp[usize::from(v6)].store(nanos(mono), Ordering::Relaxed);
     }
 
     /// Records that the timer loop went round at `mono`.
@@ -241,13 +243,16 @@ impl Events {
         self.heartbeat_timers.store(nanos(mono), Ordering::Relaxed);
     }
 
-    /// `(udp, timers)` last turns, monotonic.
+    /// The last turn of the IPv4 or the IPv6 UDP loop, monotonic.
     #[must_use]
-    pub fn heartbeats(&self) -> (Duration, Duration) {
-        (
-            Duration::from_nanos(self.heartbeat_udp.load(Ordering::Relaxed)),
-            Duration::from_nanos(self.heartbeat_timers.load(Ordering::Relaxed)),
-        )
+    pub fn udp_heartbeat(&self, v6: bool) -> Duration {
+        Duration::from_nanos(self.heartbeat_udp[usize::from(v6)].load(Ordering::Relaxed))
+    }
+
+    /// The timer loop's last turn, monotonic.
+    #[must_use]
+    pub fn timers_heartbeat(&self) -> Duration {
+        Duration::from_nanos(self.heartbeat_timers.load(Ordering::Relaxed))
     }
 
     /// The most recent handshake outcomes, oldest first.

@@ -526,9 +526,17 @@ impl Daemon {
         body: impl FnOnce(&Shared) + Send + 'static,
     ) -> Result<Thread, DaemonError> {
         let shared = Arc::clone(&self.shared);
+        let thread_name = what.to_owned();
         let handle = std::thread::Builder::new()
             .name(format!("{}-{what}", self.shared.interface))
-            .spawn(move || body(&shared))
+            .spawn(move || {
+                watched(
+                    &thread_name,
+                    || shared.stopping(),
+                    |why| shared.end(why),
+                    || body(&shared),
+                );
+            })
             .map_err(|e| DaemonError::Os(crate::os::OsError::io("starting a thread", e)))?;
         let thread = handle.thread().clone();
         self.threads.push(handle);
@@ -598,5 +606,67 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+/// Runs a data-path thread's `body`. Should it panic, or return while the
+/// daemon is not stopping, the daemon ends itself (`end`) naming the
+/// thread and the panic: a tunnel with a dead reader or timer thread
+/// would otherwise go on answering health checks while it moves no
+/// packets, where ending lets the service manager restart it.
+pub(crate) fn watched(
+    what: &str,
+    stopping: impl Fn() -> bool,
+    end: impl Fn(String),
+    body: impl FnOnce(),
+) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    if stopping() {
+        return;
+    }
+    match outcome {
+        Ok(()) => end(format!("its {what} thread stopped")),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            end(format!("its {what} thread panicked ({message})"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::watched;
+    use std::cell::RefCell;
+
+    fn outcome(stopping: bool, body: impl FnOnce()) -> Option<String> {
+        let ended = RefCell::new(None);
+        watched(
+            "udp4",
+            || stopping,
+            |why| *ended.borrow_mut() = Some(why),
+            body,
+        );
+        ended.into_inner()
+    }
+
+    #[test]
+    fn a_data_path_thread_that_dies_ends_the_daemon() {
+        let why = outcome(false, || panic!("index out of bounds"));
+        assert_eq!(
+            why.as_deref(),
+            Some("its udp4 thread panicked (index out of bounds)")
+        );
+        let why = outcome(false, || panic!("{} left", 3));
+        assert_eq!(why.as_deref(), Some("its udp4 thread panicked (3 left)"));
+        assert_eq!(
+            outcome(false, || {}).as_deref(),
+            Some("its udp4 thread stopped")
+        );
+        // Stopping is no failure, whatever the thread did on its way out.
+        assert_eq!(outcome(true, || {}), None);
+        assert_eq!(outcome(true, || panic!("late")), None);
     }
 }

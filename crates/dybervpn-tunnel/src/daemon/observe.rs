@@ -78,11 +78,10 @@ impl StatusSource for Source {
                     .and_then(|st| st.endpoint)
                     .or(info.endpoint)
                     .is_some();
-                // The core keeps wall-clock times; health wants monotonic.
-                let last_handshake = stats
-                    .as_ref()
-                    .and_then(|st| st.last_handshake)
-                    .map(|t| now.mono.saturating_sub(now.unix.saturating_sub(t)));
+                // Monotonic: a wall-clock step (NTP's first sync on a board
+                // without a clock) must not make a live peer look stale or
+                // a dead one fresh.
+                let last_handshake = stats.as_ref().and_then(|st| st.last_handshake_mono);
                 peers.push(PeerStatus {
                     name: info.label(),
                     has_endpoint,
@@ -90,21 +89,31 @@ impl StatusSource for Source {
                 });
             }
         }
-        let (udp, timers) = s.events.heartbeats();
+        // One loop per UDP socket (a stalled IPv4 loop must not hide
+        // behind a turning IPv6 one), and the timers.
+        let mut loops = Vec::with_capacity(3);
+        for (v6, present, name) in [
+            (false, s.udp.v4.is_some(), "udp4"),
+            (true, s.udp.v6.is_some(), "udp6"),
+        ] {
+            if present {
+                loops.push(LoopStatus {
+                    name: name.to_owned(),
+                    last_turn: s.events.udp_heartbeat(v6),
+                });
+            }
+        }
+        loops.push(LoopStatus {
+            name: "timers".to_owned(),
+            last_turn: s.events.timers_heartbeat(),
+        });
         Snapshot {
             now: now.mono,
-            interface_up: !s.stopping(),
+            // Up and running, as `ip link` shows it: `ip link set … down`
+            // makes the tunnel unready.
+            interface_up: !s.stopping() && s.tun.is_up(),
             peers,
-            loops: vec![
-                LoopStatus {
-                    name: "udp".to_owned(),
-                    last_turn: udp,
-                },
-                LoopStatus {
-                    name: "timers".to_owned(),
-                    last_turn: timers,
-                },
-            ],
+            loops,
         }
     }
 

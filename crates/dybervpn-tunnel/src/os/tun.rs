@@ -303,6 +303,14 @@ mod imp {
             self.dev.name().is_ok()
         }
 
+        /// Whether the interface is up and running (`IFF_UP` and
+        /// `IFF_RUNNING`): `false` after `ip link set … down` or once it
+        /// was deleted.
+        #[must_use]
+        pub fn is_up(&self) -> bool {
+            self.dev.is_running().unwrap_or(false)
+        }
+
         /// Reads a batch: one packet, or with offload a segment train split
         /// into MTU-sized packets ([`TunReadBatch::packet`]). Blocks like
         /// [`Self::recv`]; returns the number of packets.
@@ -461,6 +469,11 @@ mod imp {
         /// Never attached.
         #[must_use]
         pub fn attached(&self) -> bool {
+            false
+        }
+        /// Never up.
+        #[must_use]
+        pub fn is_up(&self) -> bool {
             false
         }
         /// Unsupported.
