@@ -46,9 +46,10 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// §5.4.7).
 pub const COOKIE_REFRESH_TIME: Duration = Duration::from_secs(120);
 
-/// Retries of one initiation before the handshake is abandoned:
 /// `REKEY_ATTEMPT_TIME / REKEY_TIMEOUT` = 18 (paper §6.4; the kernel's
-/// `MAX_TIMER_HANDSHAKES`).
+/// `MAX_TIMER_HANDSHAKES`). As in the kernel, it is compared with the
+/// retries already made before one more is sent, so an initiation is
+/// retried 19 times before the handshake is abandoned.
 pub const MAX_TIMER_HANDSHAKES: u32 =
     (REKEY_ATTEMPT_TIME.as_secs() / REKEY_TIMEOUT.as_secs()) as u32;
 

@@ -69,7 +69,8 @@ pub struct ResponseLayout {
 
 /// Offset of the sender index in both handshake messages.
 pub const SENDER_OFFSET: usize = 4;
-/// Offset of the receiver index in responses, cookie replies and transport.
+/// Offset of the receiver index in responses (in cookie replies and
+/// transport messages it is at 4).
 pub const RECEIVER_OFFSET: usize = 8;
 /// Offset of the ephemeral key in initiations.
 pub const INITIATION_EPHEMERAL_OFFSET: usize = 8;

@@ -7,8 +7,10 @@
 //!
 //! * **Retransmit handshake** — armed when an initiation is sent, for
 //!   `REKEY_TIMEOUT` plus jitter; stopped when a handshake completes. On
-//!   expiry the initiation is retried, up to `MAX_TIMER_HANDSHAKES` (18)
-//!   retries; when it expires after the last one, the handshake is given up,
+//!   expiry the initiation is retried while the retries so far number at
+//!   most `MAX_TIMER_HANDSHAKES` (18), so 19 in all, as in the kernel; when
+//!   it expires after the last one (about 100 s after the first
+//!   initiation), the handshake is given up,
 //!   queued packets are dropped and the zero-keys timer is armed if it is not
 //!   running. A retry that would come within `REKEY_TIMEOUT` of a response
 //!   we sent waits until that has passed (the kernel skips it, and retries

@@ -161,6 +161,43 @@ fn classic_initiation_from_a_hybrid_peer_is_a_counted_downgrade() {
     assert_eq!(handshakes(&p.b), 0);
 }
 
+/// Anyone who knows the responder's public key and one of its peers' can
+/// build a classic initiation whose encrypted static key names that peer:
+/// the `es` key needs no secret of the peer's. Without the peer's static
+/// private key the `{t}` AEAD cannot be right, so this is no downgrade by
+/// the peer and must not be counted (and logged) as one; it is an
+/// initiation that failed to authenticate.
+#[test]
+fn a_forged_classic_initiation_naming_a_hybrid_peer_is_no_downgrade() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Hybrid);
+    let b = &*backend(BackendKind::AwsLc);
+    let t = now(1);
+    // The classic key schedule of docs/protocol.md §3.3 up to `s`, from
+    // public values and the forger's own ephemeral key.
+    let mut c = b.hash(&[b"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s"]);
+    let mut h = b.hash(&[&c, b"WireGuard v1 zx2c4 Jason@zx2c4.com"]);
+    h = b.hash(&[&h, p.b.public.as_bytes()]);
+    let (e, e_pub) = b.x25519_generate().expect("ephemeral");
+    h = b.hash(&[&h, e_pub.as_bytes()]);
+    c = kdf2(b, &c, e_pub.as_bytes()).0;
+    let es = b.x25519(&e, &p.b.public).expect("es");
+    let key = dybervpn_crypto::AeadKey::new(kdf2(b, &c, es.expose()).1);
+    let mut static_key = p.a.public.as_bytes().to_vec();
+    let tag = b.aead_seal(&key, 0, &h, &mut static_key).expect("seal");
+
+    let mut forged = vec![1, 0, 0, 0, 7, 0, 0, 0];
+    forged.extend_from_slice(e_pub.as_bytes());
+    forged.extend_from_slice(&static_key);
+    forged.extend_from_slice(&tag);
+    forged.extend_from_slice(&[0x5a; 28]); // {t}: needs `ss`, which the forger lacks
+    forged.extend_from_slice(&[0; 32]);
+    assert_eq!(forged.len(), INITIATION_LEN);
+    fix_mac1(&mut forged, &p.b.public);
+
+    assert_eq!(p.b.recv(t, p.a.addr, &forged), Err(ProtoError::Decryption));
+    assert_eq!(p.b.device.drop_count(DropReason::DowngradeRefused), 0);
+}
+
 #[test]
 fn bad_mac1_costs_no_asymmetric_operation_on_types_5_to_8() {
     for mode in [Mode::Hybrid, Mode::PqOnly] {

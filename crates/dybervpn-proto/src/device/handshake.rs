@@ -88,13 +88,9 @@ impl Device {
                 .ok_or(ProtoError::UnknownPeer)?
         };
         let mut peer = lock_live(&peer).ok_or(ProtoError::UnknownPeer)?;
-        // Policy: the peer's configured mode only, no downgrade.
-        if begun.mode != peer.crypto.mode {
-            return Err(ProtoError::DowngradeRefused {
-                expected: peer.crypto.mode,
-                received: begun.mode,
-            });
-        }
+        // Policy, the peer's configured mode only (no downgrade), is
+        // checked in `consume_initiation_finish` once `ss` has
+        // authenticated the static key.
 
         // ss, {t}, sig: a replayed or too frequent initiation is refused
         // before its signature is verified; the timestamp is recorded only

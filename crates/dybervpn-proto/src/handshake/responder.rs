@@ -99,9 +99,9 @@ pub(crate) fn consume_initiation_static(
     })
 }
 
-/// Phase two, once the device has found `peer` by the static key and
-/// checked its mode: `ss`, then `{t}` (classic, hybrid) or `{t || sig}`
-/// and `sig` (pq-only).
+/// Phase two, once the device has found `peer` by the static key: `ss`,
+/// then `{t}` (classic, hybrid) or `{t || sig}`, the mode check (only now
+/// is the static key authenticated), and `sig` (pq-only).
 ///
 /// `check_timestamp` sees the decrypted timestamp before the signature is
 /// verified and may refuse it (a replay): a replayed pq-only initiation
@@ -123,12 +123,6 @@ pub(crate) fn consume_initiation_finish(
         ephemeral,
         kem_ek,
     } = begun;
-    if mode != peer.mode {
-        return Err(ProtoError::DowngradeRefused {
-            expected: peer.mode,
-            received: mode,
-        });
-    }
 
     // ss
     let ss = peer
@@ -141,6 +135,16 @@ pub(crate) fn consume_initiation_finish(
     // {t} or {t || sig}
     let signed_hash = *sym.hash();
     let plain = sym.decrypt_and_hash(b, &key, msg.encrypted_timestamp)?;
+    // Only now, with `ss` behind the AEAD, is the static key the peer's:
+    // anyone can make `s` name a peer (the `es` key needs no secret of
+    // its), so a mode mismatch found earlier would blame the peer for a
+    // stranger's message.
+    if mode != peer.mode {
+        return Err(ProtoError::DowngradeRefused {
+            expected: peer.mode,
+            received: mode,
+        });
+    }
     let timestamp: [u8; TIMESTAMP_LEN] = plain
         .get(..TIMESTAMP_LEN)
         .and_then(|t| t.try_into().ok())
