@@ -419,7 +419,7 @@ fn pq_only_timestamp_cannot_be_replaced_by_an_attacker_who_breaks_x25519() {
     // The key schedule of docs/protocol.md §3.3 up to `ss`, from public
     // values and the broken X25519 secrets.
     let mut c = b.hash(&[b"Noise_IKpsk2+KEM+SIG_25519+MLKEM768+MLDSA65_ChaChaPoly_BLAKE2s"]);
-    let mut h = b.hash(&[&c, b"DyberVPN v1 pq-only"]);
+    let mut h = b.hash(&[&c, b"DyberVPN v2 pq-only"]);
     h = b.hash(&[&h, p.b.public.as_bytes()]);
     let e_i = &init[8..40];
     h = b.hash(&[&h, e_i]);

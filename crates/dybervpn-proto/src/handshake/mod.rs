@@ -29,9 +29,9 @@ use dybervpn_crypto::{
 use crate::Mode;
 
 /// ML-DSA-65 context string of the initiator's signature.
-pub(crate) const SIG_CONTEXT_INITIATION: &[u8] = b"DyberVPN v1 pq-only initiation";
+pub(crate) const SIG_CONTEXT_INITIATION: &[u8] = b"DyberVPN v2 pq-only initiation";
 /// ML-DSA-65 context string of the responder's signature.
-pub(crate) const SIG_CONTEXT_RESPONSE: &[u8] = b"DyberVPN v1 pq-only response";
+pub(crate) const SIG_CONTEXT_RESPONSE: &[u8] = b"DyberVPN v2 pq-only response";
 
 /// What the initiator signs (pq-only): `H || timestamp`, `H` as it stands
 /// before the timestamp's AEAD. The timestamp must be signed: the AEAD's

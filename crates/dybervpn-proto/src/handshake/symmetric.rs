@@ -23,7 +23,7 @@ pub(crate) fn identifier(mode: Mode) -> &'static [u8] {
     match mode {
         Mode::Classic => b"WireGuard v1 zx2c4 Jason@zx2c4.com",
         Mode::Hybrid => b"DyberVPN v1 hybrid",
-        Mode::PqOnly => b"DyberVPN v1 pq-only",
+        Mode::PqOnly => b"DyberVPN v2 pq-only",
     }
 }
 

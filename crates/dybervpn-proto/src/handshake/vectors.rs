@@ -100,6 +100,7 @@ fn generate() -> String {
         )
         .expect("consume");
         assert_eq!(ik.send, rk.recv);
+        assert_eq!(ik.recv, rk.send);
         line(&mut out, "transport.initiator_send", ik.send.expose());
         line(&mut out, "transport.initiator_recv", ik.recv.expose());
     }
