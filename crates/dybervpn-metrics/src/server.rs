@@ -1,12 +1,14 @@
 //! The HTTP endpoint: `GET /metrics`, `GET /health`, `GET /ready`.
 //!
-//! A deliberately small HTTP/1.1 server on a std `TcpListener`: one thread,
-//! one connection at a time, `Connection: close`. Each request is bounded in
-//! size ([`MAX_REQUEST_BYTES`]) and time: reading the request and writing
-//! the answer by [`REQUEST_DEADLINE`], then half a second at most for the
-//! client to close, so a slow or hostile client holds the endpoint for at
-//! most 5.5 s. Scrapers
-//! and probes make one short request every few seconds; this needs no more.
+//! A deliberately small HTTP/1.1 server on a std `TcpListener`: one thread
+//! accepts, each connection is served on a thread of its own, at most
+//! [`MAX_CONNECTIONS`] at once (beyond that a connection is answered 503 at
+//! once and closed), `Connection: close`. Each request is bounded in size
+//! ([`MAX_REQUEST_BYTES`]) and time: the request head by
+//! [`HEAD_DEADLINE`], the answer written by [`REQUEST_DEADLINE`], then half
+//! a second at most for the client to close. So a few slow or hostile
+//! clients cannot keep a liveness probe waiting: it is served beside them.
+//! Scrapers and probes make one short request every few seconds.
 //!
 //! It binds where it is told. A non-loopback address is allowed (a
 //! management interface behind a firewall) but logged as a warning; see
@@ -15,7 +17,7 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -32,6 +34,14 @@ pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 
 /// Tuning: the most time one connection may take, reading and writing.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Tuning: the most time a client may take to send its request head. A
+/// probe or scraper sends it at once; a client trickling it holds a
+/// connection slot no longer than this.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Tuning: connections served at once, each on its own thread.
+pub const MAX_CONNECTIONS: usize = 16;
 
 /// Tuning: how long one read or write may block.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
@@ -163,30 +173,69 @@ struct Handler {
     health_config: HealthConfig,
 }
 
+/// Gives a connection slot back when dropped, also if the connection's
+/// thread panics.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 fn serve(listener: &TcpListener, handler: &Handler, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                if stop.load(Ordering::SeqCst) {
-                    break;
+    let active = AtomicUsize::new(0);
+    // Bounded: each connection ends by its deadlines, and the scope waits
+    // for those still being served once `stop` ends the loop.
+    thread::scope(|scope| {
+        while !stop.load(Ordering::SeqCst) {
+            let (stream, peer) = match listener.accept() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(error = %e, "metrics endpoint accept failed");
+                    thread::sleep(ACCEPT_BACKOFF);
+                    continue;
                 }
-                if let Err(e) = handle_connection(stream, handler) {
-                    tracing::debug!(%peer, error = %e, "metrics request failed");
-                }
+            };
+            if stop.load(Ordering::SeqCst) {
+                break;
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "metrics endpoint accept failed");
-                thread::sleep(ACCEPT_BACKOFF);
+            let slot = Slot(&active);
+            if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+                drop(slot);
+                turn_away(stream);
+                continue;
+            }
+            let spawned = thread::Builder::new()
+                .name("dybervpn-metrics-conn".to_owned())
+                .spawn_scoped(scope, move || {
+                    let _slot = slot;
+                    if let Err(e) = handle_connection(stream, handler) {
+                        tracing::debug!(%peer, error = %e, "metrics request failed");
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::debug!(error = %e, "metrics endpoint cannot start a connection thread");
             }
         }
-    }
+    });
+}
+
+/// Answers a connection beyond [`MAX_CONNECTIONS`] with 503 without reading
+/// it; the response is small enough for the socket's buffer, so this does
+/// not wait on the client.
+fn turn_away(mut stream: TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = stream.write_all(&Response::text(503, "busy: too many connections\n").to_bytes());
+    let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
 fn handle_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<()> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let deadline = Instant::now() + REQUEST_DEADLINE;
-    let response = match read_head(&mut stream, deadline) {
+    let head_deadline = Instant::now() + HEAD_DEADLINE;
+    let response = match read_head(&mut stream, head_deadline) {
         Ok(head) => match parse_request_line(&head) {
             // A panic in the daemon's callbacks costs one 500, not the
             // endpoint.
@@ -356,6 +405,24 @@ impl BadRequest {
             Self::Malformed => "malformed request line\n",
             Self::Version => "only HTTP/1.0 and HTTP/1.1 are served\n",
         }
+    }
+}
+
+/// For the `http_request` fuzz target: reads a request head from `bytes`
+/// as the server reads one from a connection, and parses its request line.
+/// Returns the method and path, or the status the server would answer.
+#[doc(hidden)]
+pub fn fuzz_request(bytes: &[u8]) -> Result<(String, String), u16> {
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    let head = match read_head(&mut io::Cursor::new(bytes), deadline) {
+        Ok(head) => head,
+        Err(HeadError::TooLarge) => return Err(431),
+        Err(HeadError::TimedOut) => return Err(408),
+        Err(HeadError::Io(_)) => return Err(0),
+    };
+    match parse_request_line(&head) {
+        Ok(r) => Ok((r.method.to_owned(), r.path.to_owned())),
+        Err(e) => Err(e.status()),
     }
 }
 

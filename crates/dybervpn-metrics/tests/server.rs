@@ -282,3 +282,55 @@ fn broken_and_idle_clients_do_not_hold_the_endpoint() {
     assert_eq!(get(addr, "/health").status, 200);
     server.shutdown();
 }
+
+/// Clients trickling their request heads, a byte now and then, each hold
+/// a connection of their own, not the endpoint: a probe is answered while
+/// they are all still connected. (Served one at a time, the probe would
+/// wait until the server had cut each of them off.)
+#[test]
+fn a_probe_is_answered_beside_clients_trickling_their_requests() {
+    let (server, _metrics, _daemon) = start(healthy(Duration::from_secs(1)));
+    let addr = server.local_addr();
+    let mut slow: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            s.write_all(b"GET /met").expect("send");
+            s
+        })
+        .collect();
+    // Let the server take all three up before the probe.
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(get(addr, "/health").status, 200);
+    for s in &mut slow {
+        s.set_nonblocking(true).expect("nonblocking");
+        let mut byte = [0u8; 1];
+        let still_open =
+            matches!(s.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        assert!(
+            still_open,
+            "a trickling client was cut off before the probe was served"
+        );
+    }
+    drop(slow);
+    server.shutdown();
+}
+
+/// Beyond the connection cap a client is told 503 at once, not queued.
+#[test]
+fn clients_beyond_the_cap_are_turned_away_at_once() {
+    let (server, _metrics, _daemon) = start(healthy(Duration::from_secs(1)));
+    let addr = server.local_addr();
+    let held: Vec<TcpStream> = (0..dybervpn_metrics::server::MAX_CONNECTIONS)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let reply = get(addr, "/health");
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        reply.body.contains("too many connections"),
+        "{}",
+        reply.body
+    );
+    drop(held);
+    server.shutdown();
+}
