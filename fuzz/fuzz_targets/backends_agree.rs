@@ -5,7 +5,7 @@
 //! libcrux; `blake2s_simd`'s batched MAC against the `blake2` crate), so a
 //! disagreement is a bug in one of them or in how DyberVPN calls it.
 //!
-//! Input: `op rest…`, where `op % 6` picks what is compared:
+//! Input: `op rest…`, where `op % 7` picks what is compared:
 //! 0. `mac_many` (SIMD) against `mac`, for up to 17 messages of up to
 //!    4,700 bytes (mac1 covers up to 4,609): `key[32] n (len_hi len_lo
 //!    bytes[len])*`.
@@ -22,11 +22,18 @@
 //!    ciphertext (implicit rejection is deterministic) for one fixed
 //!    decapsulation key: `which bytes…`, the bytes cut or padded with
 //!    zeros to 1,184 (`which` even) or 1,088 bytes.
+//! 6. ML-DSA-65 verification (the peer's public key and signature in
+//!    pq-only): `which flip at[2] msg_len msg… rest…`. With `which` even, a
+//!    genuine signature of `msg` by a fixed key, with bit `at` flipped
+//!    unless `flip` is 0: it must verify exactly when nothing was flipped.
+//!    Odd: `rest` cut or padded to a public key and a signature, which
+//!    must not panic either backend, and both must give the same answer.
 use std::sync::OnceLock;
 
 use dybervpn_crypto::{
-    blake2s, AeadKey, AwsLcBackend, CryptoBackend, LibcruxBackend, MlKemCiphertext,
-    MlKemDecapsKey, MlKemEncapsKey, X25519PublicKey, X25519SecretKey,
+    blake2s, AeadKey, AwsLcBackend, CryptoBackend, LibcruxBackend, MlDsaKeyPair, MlDsaPublicKey,
+    MlDsaSeed, MlDsaSignature, MlKemCiphertext, MlKemDecapsKey, MlKemEncapsKey, X25519PublicKey,
+    X25519SecretKey,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -38,7 +45,10 @@ fn take<'a, const N: usize>(data: &mut &'a [u8]) -> Option<&'a [u8; N]> {
 }
 
 fn backends() -> [Box<dyn CryptoBackend>; 2] {
-    [Box::new(AwsLcBackend::new()), Box::new(LibcruxBackend::new())]
+    [
+        Box::new(AwsLcBackend::new()),
+        Box::new(LibcruxBackend::new()),
+    ]
 }
 
 /// One decapsulation key for the whole run, made once.
@@ -74,9 +84,11 @@ fn macs(mut data: &[u8]) {
 }
 
 fn transport(mut data: &[u8]) {
-    let (Some(key), Some(counter), Some(&[flip])) =
-        (take::<32>(&mut data), take::<8>(&mut data), take::<1>(&mut data))
-    else {
+    let (Some(key), Some(counter), Some(&[flip])) = (
+        take::<32>(&mut data),
+        take::<8>(&mut data),
+        take::<1>(&mut data),
+    ) else {
         return;
     };
     let key = AeadKey::new(*key);
@@ -87,8 +99,10 @@ fn transport(mut data: &[u8]) {
     let tb = b.seal(counter, &mut cb).expect("libcrux seal");
     assert_eq!((&ca, ta), (&cb, tb), "ciphertexts differ");
     let mut pa = cb.clone();
-    b.open(counter, &mut ca, &ta).expect("libcrux opens aws-lc's");
-    a.open(counter, &mut pa, &tb).expect("aws-lc opens libcrux's");
+    b.open(counter, &mut ca, &ta)
+        .expect("libcrux opens aws-lc's");
+    a.open(counter, &mut pa, &tb)
+        .expect("aws-lc opens libcrux's");
     assert_eq!((&ca[..], &pa[..]), (data, data), "plaintext differs");
 
     // One bit flipped, in the ciphertext or the tag: both refuse.
@@ -105,9 +119,11 @@ fn transport(mut data: &[u8]) {
 }
 
 fn aead(mut data: &[u8]) {
-    let (Some(key), Some(counter), Some(&[aad_len])) =
-        (take::<32>(&mut data), take::<8>(&mut data), take::<1>(&mut data))
-    else {
+    let (Some(key), Some(counter), Some(&[aad_len])) = (
+        take::<32>(&mut data),
+        take::<8>(&mut data),
+        take::<1>(&mut data),
+    ) else {
         return;
     };
     let (aad, plain) = data.split_at(usize::from(aad_len).min(data.len()));
@@ -129,9 +145,11 @@ fn aead(mut data: &[u8]) {
 }
 
 fn xaead(mut data: &[u8]) {
-    let (Some(key), Some(nonce), Some(aad)) =
-        (take::<32>(&mut data), take::<24>(&mut data), take::<32>(&mut data))
-    else {
+    let (Some(key), Some(nonce), Some(aad)) = (
+        take::<32>(&mut data),
+        take::<24>(&mut data),
+        take::<32>(&mut data),
+    ) else {
         return;
     };
     let key = AeadKey::new(*key);
@@ -186,16 +204,69 @@ fn mlkem(data: &[u8]) {
     }
 }
 
+/// One ML-DSA-65 key pair for the whole run, made once.
+fn signing_key() -> &'static MlDsaKeyPair {
+    static KEY: OnceLock<MlDsaKeyPair> = OnceLock::new();
+    KEY.get_or_init(|| {
+        AwsLcBackend::new()
+            .mldsa_from_seed(&MlDsaSeed::from_bytes([3; 32]))
+            .expect("keygen")
+    })
+}
+
+const CONTEXT: &[u8] = b"DyberVPN v2 pq-only initiation";
+
+fn mldsa(mut data: &[u8]) {
+    let (Some(&[which, flip]), Some(at), Some(&[len])) = (
+        take::<2>(&mut data),
+        take::<2>(&mut data),
+        take::<1>(&mut data),
+    ) else {
+        return;
+    };
+    let (message, rest) = data.split_at(usize::from(len).min(data.len()));
+    let [a, b] = backends();
+    if which & 1 == 0 {
+        let key = signing_key();
+        let signature = a.mldsa_sign(key, CONTEXT, message).expect("sign");
+        let mut bytes = signature.as_bytes().to_vec();
+        let bit = usize::from(u16::from_be_bytes(*at)) % (bytes.len() * 8);
+        if flip != 0 {
+            bytes[bit / 8] ^= 1 << (bit % 8);
+        }
+        let signature = MlDsaSignature::from_slice(&bytes).expect("length");
+        for backend in [&a, &b] {
+            let ok = backend
+                .mldsa_verify(&key.public, CONTEXT, message, &signature)
+                .is_ok();
+            assert_eq!(ok, flip == 0, "{}: flipped bit {bit}", backend.name());
+        }
+    } else {
+        let padded = |bytes: &[u8], len: usize| {
+            let mut v = bytes[..bytes.len().min(len)].to_vec();
+            v.resize(len, 0);
+            v
+        };
+        let (pk, sig) = rest.split_at(rest.len().min(MlDsaPublicKey::LEN));
+        let pk = MlDsaPublicKey::from_slice(&padded(pk, MlDsaPublicKey::LEN)).expect("length");
+        let sig = MlDsaSignature::from_slice(&padded(sig, MlDsaSignature::LEN)).expect("length");
+        let ra = a.mldsa_verify(&pk, CONTEXT, message, &sig).is_ok();
+        let rb = b.mldsa_verify(&pk, CONTEXT, message, &sig).is_ok();
+        assert_eq!(ra, rb, "verification differs");
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((op, rest)) = data.split_first() else {
         return;
     };
-    match op % 6 {
+    match op % 7 {
         0 => macs(rest),
         1 => transport(rest),
         2 => aead(rest),
         3 => xaead(rest),
         4 => x25519(rest),
-        _ => mlkem(rest),
+        5 => mlkem(rest),
+        _ => mldsa(rest),
     }
 });

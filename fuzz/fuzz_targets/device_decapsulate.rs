@@ -28,11 +28,15 @@ use libfuzzer_sys::fuzz_target;
 fn device() -> Device {
     let b: Arc<dyn CryptoBackend> = Arc::new(InsecureTestBackend::new(7));
     let (s, _) = b.x25519_generate().expect("keygen");
-    let m = b.mldsa_from_seed(&MlDsaSeed::from_bytes([1; 32])).expect("mldsa");
+    let m = b
+        .mldsa_from_seed(&MlDsaSeed::from_bytes([1; 32]))
+        .expect("mldsa");
     let d = Device::new(s, Mode::Hybrid, Some(m.clone()), b.clone()).expect("device");
     for (seed, mode) in [(2u8, Mode::Hybrid), (3u8, Mode::PqOnly)] {
         let (_, p) = b.x25519_generate().expect("keygen");
-        let pm = b.mldsa_from_seed(&MlDsaSeed::from_bytes([seed; 32])).expect("mldsa");
+        let pm = b
+            .mldsa_from_seed(&MlDsaSeed::from_bytes([seed; 32]))
+            .expect("mldsa");
         let mut c = PeerConfig::new(p);
         c.mode = Some(mode);
         c.mldsa_public_key = Some(pm.public);

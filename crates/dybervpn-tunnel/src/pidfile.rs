@@ -61,7 +61,8 @@ pub fn live_pid(dir: &Path, interface: &str) -> Option<u32> {
 /// a `/proc/locks` listing: lines like `1: FLOCK  ADVISORY  WRITE 8661
 /// fe:00:974850 0 EOF`, the device as hexadecimal major and minor numbers.
 /// Waiters (`1: -> FLOCK …`) are not holders.
-fn lock_holder(locks: &str, dev: u64, ino: u64) -> Option<u32> {
+#[doc(hidden)]
+pub fn lock_holder(locks: &str, dev: u64, ino: u64) -> Option<u32> {
     // The split of `st_dev` that glibc's `major()` and `minor()` make.
     let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
     let minor = (dev & 0xff) | ((dev >> 12) & !0xff);

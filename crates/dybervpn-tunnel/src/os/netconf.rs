@@ -190,7 +190,8 @@ const ROUTE_TYPES: [&str; 11] = [
 /// (multipath `nexthop` continuations) and destinations that do not parse
 /// are skipped: the worst that follows is a route `ip` refuses as existing,
 /// which is reported.
-fn parse_route_listing(text: &str, v6: bool) -> Vec<Prefix> {
+#[doc(hidden)]
+pub fn parse_route_listing(text: &str, v6: bool) -> Vec<Prefix> {
     let mut out = Vec::new();
     for line in text.lines() {
         if line.starts_with(char::is_whitespace) {
