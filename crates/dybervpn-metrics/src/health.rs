@@ -24,11 +24,19 @@ pub const REJECT_AFTER_TIME: Duration = Duration::from_secs(180);
 /// so ten seconds without a turn is a hang, not a busy moment.
 pub const DEFAULT_LOOP_STALL_AFTER: Duration = Duration::from_secs(10);
 
+/// The default [`HealthConfig::failing_after`]: `REKEY_TIMEOUT`, 5 s, the
+/// time an initiation is given before it is sent again.
+pub const DEFAULT_FAILING_AFTER: Duration = Duration::from_secs(5);
+
 /// The thresholds the decisions use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthConfig {
-    /// A peer's last handshake older than this makes the daemon unready.
+    /// A peer's handshake younger than this counts as working.
     pub reject_after: Duration,
+    /// A peer without a working session that the daemon has been failing
+    /// to reach for this long makes the daemon unready: one unanswered
+    /// initiation and its first retry (the handshake's own timeout).
+    pub failing_after: Duration,
     /// A loop that has not turned for longer than this makes it unhealthy.
     pub loop_stall_after: Duration,
 }
@@ -37,6 +45,7 @@ impl Default for HealthConfig {
     fn default() -> Self {
         Self {
             reject_after: REJECT_AFTER_TIME,
+            failing_after: DEFAULT_FAILING_AFTER,
             loop_stall_after: DEFAULT_LOOP_STALL_AFTER,
         }
     }
@@ -64,6 +73,11 @@ pub struct PeerStatus {
     pub has_endpoint: bool,
     /// Monotonic time of the last successful handshake, if any.
     pub last_handshake: Option<Duration>,
+    /// Monotonic time since which the daemon has been trying to reach the
+    /// peer and failing (its handshake attempt under way began, or the
+    /// last one was given up then); `None` for a peer nobody is trying to
+    /// reach, such as an idle one.
+    pub failing_since: Option<Duration>,
 }
 
 /// One event loop's heartbeat.
@@ -120,6 +134,7 @@ struct PeerBody<'a> {
     name: &'a str,
     has_endpoint: bool,
     seconds_since_handshake: Option<f64>,
+    seconds_failing: Option<f64>,
     ok: bool,
 }
 
@@ -146,8 +161,12 @@ pub fn health(snapshot: &Snapshot, config: &HealthConfig) -> Verdict {
     verdict(ok, &body)
 }
 
-/// Readiness: 200 when the interface is up and every peer with an endpoint
-/// handshook within `reject_after`.
+/// Readiness: 200 when the interface is up and no peer with an endpoint is
+/// failing: one whose last handshake is older than `reject_after` (or
+/// absent) while the daemon has been trying to reach it for
+/// `failing_after` or longer. An idle peer (nobody trying to reach it) is
+/// not failing: like WireGuard, the daemon handshakes only when there is
+/// something to send, so an idle tunnel has no fresh session and is fine.
 #[must_use]
 pub fn ready(snapshot: &Snapshot, config: &HealthConfig) -> Verdict {
     let peers: Vec<PeerBody<'_>> = snapshot
@@ -156,11 +175,14 @@ pub fn ready(snapshot: &Snapshot, config: &HealthConfig) -> Verdict {
         .map(|p| {
             let age = p.last_handshake.map(|t| snapshot.now.saturating_sub(t));
             let fresh = age.is_some_and(|a| a <= config.reject_after);
+            let failing = p.failing_since.map(|t| snapshot.now.saturating_sub(t));
+            let failing_long = failing.is_some_and(|f| f >= config.failing_after);
             PeerBody {
                 name: &p.name,
                 has_endpoint: p.has_endpoint,
                 seconds_since_handshake: age.map(|a| a.as_secs_f64()),
-                ok: fresh || !p.has_endpoint,
+                seconds_failing: failing.map(|f| f.as_secs_f64()),
+                ok: fresh || !p.has_endpoint || !failing_long,
             }
         })
         .collect();
@@ -198,7 +220,13 @@ mod tests {
         serde_json::from_str(&v.body).unwrap_or_default()
     }
 
-    fn gateway(now: Duration, last_handshake: Option<Duration>) -> Snapshot {
+    /// A gateway whose peer `site-b` the daemon is trying to reach since
+    /// `failing_since`, beside a roaming laptop it has no endpoint for.
+    fn trying(
+        now: Duration,
+        last_handshake: Option<Duration>,
+        failing_since: Option<Duration>,
+    ) -> Snapshot {
         Snapshot {
             now,
             interface_up: true,
@@ -207,11 +235,13 @@ mod tests {
                     name: "site-b".to_owned(),
                     has_endpoint: true,
                     last_handshake,
+                    failing_since,
                 },
                 PeerStatus {
                     name: "roaming-laptop".to_owned(),
                     has_endpoint: false,
                     last_handshake: None,
+                    failing_since: Some(S(0)),
                 },
             ],
             loops: vec![LoopStatus {
@@ -221,11 +251,35 @@ mod tests {
         }
     }
 
+    /// The same gateway while the daemon keeps trying to reach `site-b`
+    /// (since time 0).
+    fn gateway(now: Duration, last_handshake: Option<Duration>) -> Snapshot {
+        trying(now, last_handshake, Some(S(0)))
+    }
+
+    #[test]
+    fn an_idle_peer_is_no_reason_to_be_unready() {
+        let config = HealthConfig::default();
+        // Handshook long ago, nothing to send since: no session, and fine.
+        let v = ready(&trying(S(10_000), Some(S(100)), None), &config);
+        assert!(v.is_ok(), "{}", v.body);
+        // Never handshook, never tried (just started, no traffic yet).
+        assert!(ready(&trying(S(3), None, None), &config).is_ok());
+        // Trying, but for less than the handshake's own timeout.
+        let v = ready(&trying(S(1104), Some(S(1)), Some(S(1100))), &config);
+        assert!(v.is_ok(), "{}", v.body);
+        // Trying for 5 s or more without a fresh session: unready.
+        let v = ready(&trying(S(1105), Some(S(1)), Some(S(1100))), &config);
+        assert_eq!(v.status, 503);
+        assert_eq!(json(&v)["peers"][0]["seconds_failing"], 5.0);
+    }
+
     #[test]
     fn ready_turns_false_when_the_peer_goes_quiet_past_reject_after() {
         let config = HealthConfig::default();
         let handshake_at = S(1000);
-        // The virtual clock advances; the peer never handshakes again.
+        // The virtual clock advances; the peer never handshakes again,
+        // though the daemon keeps trying.
         let at = |t| ready(&gateway(t, Some(handshake_at)), &config);
 
         let fresh = at(S(1001));
@@ -250,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_with_an_endpoint_but_no_handshake_yet_is_not_ready() {
+    fn a_peer_tried_but_never_reached_is_not_ready() {
         let v = ready(&gateway(S(5), None), &HealthConfig::default());
         assert_eq!(v.status, 503);
         assert_eq!(

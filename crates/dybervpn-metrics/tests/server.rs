@@ -36,6 +36,7 @@ fn healthy(now: Duration) -> Snapshot {
             name: "site-b".to_owned(),
             has_endpoint: true,
             last_handshake: Some(now),
+            failing_since: None,
         }],
         loops: vec![LoopStatus {
             name: "udp".to_owned(),
@@ -121,10 +122,12 @@ fn every_path_answers_with_the_right_status_and_type() {
     assert_eq!(v["status"], "ready");
     assert_eq!(v["peers"][0]["name"], "site-b");
 
-    // The peer goes quiet past REJECT_AFTER_TIME and a loop stalls.
+    // The peer goes quiet past REJECT_AFTER_TIME while the daemon has
+    // been trying to reach it for a minute, and a loop stalls.
     {
         let mut s = daemon.snapshot.lock().expect("lock");
         s.now = Duration::from_secs(1181);
+        s.peers[0].failing_since = Some(Duration::from_secs(1121));
     }
     let r = get(addr, "/ready");
     assert_eq!(r.status, 503);

@@ -148,6 +148,8 @@ impl Peer {
         let mut s = self.stats.clone();
         s.endpoint = self.endpoint;
         s.queued = self.queue.len();
+        s.handshake_attempt_started = self.timers.attempt_started();
+        s.handshake_gave_up = self.timers.gave_up_at();
         s
     }
 }

@@ -99,6 +99,12 @@ pub struct Timers {
     persistent_interval: Option<Duration>,
     need_another_keepalive: bool,
     handshake_attempts: u32,
+    /// When the handshake attempt now under way sent its first initiation;
+    /// `None` when none is under way. For readiness: a peer we are trying,
+    /// and failing, to reach.
+    attempt_started: Option<Duration>,
+    /// When the last attempt was given up, until a handshake completes.
+    gave_up_at: Option<Duration>,
     /// When the last initiation or response was sent.
     last_handshake_sent: Option<Duration>,
     sent_last_minute_handshake: bool,
@@ -145,11 +151,26 @@ impl Timers {
         self.handshake_attempts
     }
 
+    /// When the handshake attempt under way began (its first initiation),
+    /// if one is under way.
+    #[must_use]
+    pub fn attempt_started(&self) -> Option<Duration> {
+        self.attempt_started
+    }
+
+    /// When the last handshake attempt was given up, if none has completed
+    /// since.
+    #[must_use]
+    pub fn gave_up_at(&self) -> Option<Duration> {
+        self.gave_up_at
+    }
+
     /// An initiation was just sent. `jitter` is a random delay below
     /// `REKEY_TIMEOUT_JITTER_MAX` the caller drew from the backend (larger
     /// values are clamped).
     pub fn handshake_initiated(&mut self, now: Duration, jitter: Duration) {
         self.jitter = jitter.min(REKEY_TIMEOUT_JITTER_MAX);
+        self.attempt_started.get_or_insert(now);
         self.last_handshake_sent = Some(now);
         self.retransmit_handshake = Some(now + REKEY_TIMEOUT + self.jitter);
     }
@@ -167,6 +188,8 @@ impl Timers {
     /// responder on key confirmation.
     pub fn handshake_completed(&mut self, _now: Duration) {
         self.retransmit_handshake = None;
+        self.attempt_started = None;
+        self.gave_up_at = None;
         self.handshake_attempts = 0;
         self.sent_last_minute_handshake = false;
     }
@@ -269,6 +292,8 @@ impl Timers {
                 self.retransmit_handshake = None;
                 if self.handshake_attempts > MAX_TIMER_HANDSHAKES {
                     self.send_keepalive = None;
+                    self.attempt_started = None;
+                    self.gave_up_at = Some(now);
                     if self.zero_key_material.is_none() {
                         self.zero_key_material = Some(now + ZERO_KEYS_AFTER);
                     }
@@ -371,6 +396,9 @@ mod tests {
         // the kernel (it gives up when attempts > MAX_TIMER_HANDSHAKES).
         assert_eq!(initiations.len() as u32, MAX_TIMER_HANDSHAKES + 2);
         assert!(gave_up_at - 100 * S >= REKEY_ATTEMPT_TIME);
+        // What readiness reads: no attempt under way, and when it failed.
+        assert_eq!(t.attempt_started(), None);
+        assert_eq!(t.gave_up_at(), Some(gave_up_at));
         // Giving up arms the zero-keys timer.
         assert_eq!(t.next_deadline(), Some(gave_up_at + ZERO_KEYS_AFTER));
         assert_eq!(
@@ -391,8 +419,14 @@ mod tests {
         );
         t.handshake_initiated(now + REKEY_TIMEOUT, Duration::ZERO);
         assert_eq!(t.handshake_attempts(), 1);
+        assert_eq!(
+            t.attempt_started(),
+            Some(now),
+            "a retry is the same attempt"
+        );
         t.handshake_completed(now + REKEY_TIMEOUT + S);
         assert_eq!(t.handshake_attempts(), 0);
+        assert_eq!((t.attempt_started(), t.gave_up_at()), (None, None));
         assert_eq!(t.next_deadline(), None);
     }
 

@@ -82,10 +82,19 @@ impl StatusSource for Source {
                 // without a clock) must not make a live peer look stale or
                 // a dead one fresh.
                 let last_handshake = stats.as_ref().and_then(|st| st.last_handshake_mono);
+                // Trying to reach it: an attempt under way, or one given up
+                // within REJECT_AFTER_TIME (after that, with nothing sent
+                // since, the peer is merely idle).
+                let failing_since = stats.as_ref().and_then(|st| {
+                    st.handshake_attempt_started.or(st
+                        .handshake_gave_up
+                        .filter(|t| now.mono.saturating_sub(*t) <= REJECT_AFTER_TIME))
+                });
                 peers.push(PeerStatus {
                     name: info.label(),
                     has_endpoint,
                     last_handshake,
+                    failing_since,
                 });
             }
         }
