@@ -87,12 +87,34 @@ install_boringtun() {
     export DYBERVPN_BORINGTUN=$root/bin/boringtun-cli
 }
 
+# The tests name their network namespaces <tag><pid>x<n> and remove them
+# when they end, also on failure; a run interrupted by a signal (Ctrl-C)
+# cannot. Those whose test process is gone are removed before and after
+# every run.
+sweep_test_namespaces() {
+    if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null; then
+        return 0
+    fi
+    local ns pid
+    for ns in $(ip netns list 2>/dev/null | cut -d' ' -f1); do
+        [[ $ns =~ ^[a-z]{1,3}([0-9]+)x[0-9]+$ ]] || continue
+        pid=${BASH_REMATCH[1]}
+        [[ -d /proc/$pid ]] && continue
+        for p in $(ip netns pids "$ns" 2>/dev/null); do
+            kill -KILL "$p" 2>/dev/null || true
+        done
+        ip netns delete "$ns" 2>/dev/null && echo "removed namespace $ns, left by an interrupted run"
+    done
+    return 0
+}
+
 install_system_deps
 install_boringtun
 install_rust_components
+sweep_test_namespaces
 
 skip_log=$(mktemp)
-trap 'rm -f "$skip_log"' EXIT
+trap 'rm -f "$skip_log"; sweep_test_namespaces' EXIT
 export DYBERVPN_SKIP_LOG=$skip_log
 
 step "cargo fmt --check"

@@ -4,8 +4,10 @@
 //! panic: [`Netns`] kills whatever still runs inside the namespace and
 //! deletes it (which destroys its interfaces, veth ends included);
 //! [`Process`] stops its child with SIGTERM, then SIGKILL after a deadline.
-//! Names carry the process ID and a counter, so parallel tests and a
-//! crashed earlier run never collide. Every wait has a deadline.
+//! Names carry the process ID and a counter, so parallel tests never
+//! collide; a namespace an interrupted earlier run left under the same PID
+//! is replaced (and `scripts/test.sh` sweeps those whose process is gone).
+//! Every wait has a deadline.
 //!
 //! Requires root (`CAP_SYS_ADMIN` and `CAP_NET_ADMIN`) and `ip`.
 #![forbid(unsafe_code)]
@@ -65,7 +67,13 @@ impl Netns {
     /// loopback up.
     pub fn create(tag: &str) -> Result<Self, OsError> {
         let name = unique_name(tag);
-        command::ip(&["netns", "add", &name])?;
+        if command::ip(&["netns", "add", &name]).is_err() {
+            // The name carries this process's PID, so a namespace already
+            // there is an earlier process's under the same PID (a run
+            // interrupted before its guards ran): nothing alive owns it.
+            let _ = command::ip(&["netns", "delete", &name]);
+            command::ip(&["netns", "add", &name])?;
+        }
         let ns = Self { name };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
