@@ -35,12 +35,14 @@ fn demo_hybrid_succeeds_and_cleans_up() {
         dybervpn_tunnel::netns::report_skip("skipped: `ping` (iputils-ping) is not installed");
         return;
     }
-    let out = Command::new(BIN)
-        .args(["demo", "--mode", "hybrid"])
-        .output()
-        .expect("run demo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Bounded: the demo takes a few seconds; a hang is killed and fails.
+    let out = dybervpn_tunnel::os::command::complete(
+        Command::new(BIN).args(["demo", "--mode", "hybrid"]),
+        None,
+        std::time::Duration::from_secs(180),
+    )
+    .expect("the demo ran and ended");
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("hybrid (X25519 + ML-KEM-768)"), "{stdout}");
     assert!(

@@ -394,19 +394,18 @@ fn down_removes_what_a_killed_daemon_left() {
     assert!(pid_file.exists() && Path::new(&socket).exists());
 
     let exe = std::env::current_exe().expect("test binary");
-    let out = p.ns[0]
-        .command(&exe.to_string_lossy())
-        .args([
-            "--exact",
-            "inner_down",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DOWN_NAME, name)
-        .output()
-        .expect("down");
-    let said = String::from_utf8_lossy(&out.stdout);
+    let mut down = p.ns[0].command(&exe.to_string_lossy());
+    down.args([
+        "--exact",
+        "inner_down",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(DOWN_NAME, name);
+    let out = dybervpn_tunnel::os::command::complete(&mut down, None, Duration::from_secs(60))
+        .expect("down ran and ended");
+    let said = &out.stdout;
     assert!(said.contains("removed what one left behind"), "{said}");
     assert!(
         said.contains(&format!("nftables table ip {table}")),
