@@ -10,14 +10,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    // `private_key_file` reads the file system; a fuzzer must not make the
-    // target open arbitrary paths (a FIFO would block it).
-    if text.contains("private_key_file") {
-        return;
-    }
+    // Key files are not read: a fuzzer must not make the target open
+    // arbitrary paths (a FIFO would block it), however the key is spelled
+    // (TOML escapes can write `private_key_file` without those letters).
     let path = Path::new("fuzz.toml");
-    if let Ok(loaded) = Config::parse(text, path) {
-        let again = Config::parse(&loaded.config.to_toml(), path)
+    if let Ok(loaded) = Config::parse_without_files(text, path) {
+        let again = Config::parse_without_files(&loaded.config.to_toml(), path)
             .expect("to_toml output of an accepted configuration is accepted");
         assert_eq!(again.config, loaded.config);
     }

@@ -35,6 +35,8 @@ pub(crate) struct Ctx<'a> {
     pub file: &'a Path,
     pub text: &'a str,
     pub diags: Vec<Diagnostic>,
+    /// Whether `*_file` keys are read (off for [`crate::Config::parse_without_files`]).
+    pub read_files: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -43,6 +45,7 @@ impl<'a> Ctx<'a> {
             file,
             text,
             diags: Vec::new(),
+            read_files: true,
         }
     }
 

@@ -23,6 +23,16 @@ pub(crate) fn read<K>(
     decode: fn(&str, &str) -> Result<K, KeyError>,
 ) -> Option<K> {
     let path = ctx.base_dir().join(path_text);
+    if !ctx.read_files {
+        ctx.report(
+            span,
+            field,
+            Problem::Io {
+                message: format!("{}: not read (key files are not read here)", path.display()),
+            },
+        );
+        return None;
+    }
     let text = match read_bounded(&path) {
         Ok(t) => t,
         Err(e) => {

@@ -91,7 +91,20 @@ impl Config {
     /// Validates TOML `text`. `path` names the file in diagnostics, and a
     /// relative `private_key_file` is resolved against its directory.
     pub fn parse(text: &str, path: &Path) -> Result<Loaded, ConfigErrors> {
+        Self::parse_with(draft::Ctx::new(path, text), path)
+    }
+
+    /// As [`Config::parse`], but a `private_key_file` or
+    /// `mldsa_private_key_file` is an error instead of being opened: for
+    /// checking text from elsewhere (the fuzz target) without touching the
+    /// file system, where a name like a FIFO's would block.
+    pub fn parse_without_files(text: &str, path: &Path) -> Result<Loaded, ConfigErrors> {
         let mut ctx = draft::Ctx::new(path, text);
+        ctx.read_files = false;
+        Self::parse_with(ctx, path)
+    }
+
+    fn parse_with(mut ctx: draft::Ctx<'_>, path: &Path) -> Result<Loaded, ConfigErrors> {
         let (iface, peers) = toml_in::read(&mut ctx);
         let config = validate::validate(&mut ctx, iface, peers);
         let warnings = diag::finish(ctx.diags)?;

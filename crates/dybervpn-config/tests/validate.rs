@@ -581,3 +581,27 @@ fn unused_peer3_constant_is_a_valid_key() {
     // Keeps the constant honest for other tests that may use it.
     assert!(dybervpn_crypto::X25519PublicKey::from_base64("k", PEER3).is_ok());
 }
+
+/// Text checked without touching the file system refuses a key file, also
+/// when its key is spelled with a TOML escape, instead of opening it.
+#[test]
+fn parsing_without_files_opens_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("wg0.key");
+    std::fs::write(&key, format!("{ALICE_PRIV}\n")).expect("write");
+    let text = format!(
+        "[interface]\n\"private\\u005fkey_file\" = \"{}\"\n",
+        key.display()
+    );
+    let path = std::path::Path::new("wg0.toml");
+    assert!(
+        dybervpn_config::Config::parse(&text, path).is_ok(),
+        "the escape names the key"
+    );
+    let err = dybervpn_config::Config::parse_without_files(&text, path).expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("interface.private_key_file") && text.contains("not read"),
+        "{text}"
+    );
+}
