@@ -163,7 +163,8 @@ pub enum DropReason {
     StaleTimestamp,
     /// A handshake in a weaker mode than the peer is configured for.
     DowngradeRefused,
-    /// A handshake message that failed decryption or signature checks.
+    /// A handshake message or cookie reply that failed decryption,
+    /// signature or key checks.
     HandshakeAuthFailure,
     /// A transport message whose receiver index matches no session.
     UnknownIndex,
@@ -186,11 +187,13 @@ pub enum DropReason {
     /// queue was full (the worker was behind: a flood, or more handshakes
     /// than the CPU can answer).
     HandshakeQueueFull,
+    /// A local failure (a buffer too small, a crypto backend error).
+    Other,
 }
 
 impl DropReason {
     /// Every reason, in the order they are encoded.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::Malformed,
         Self::BadMac1,
         Self::CookieRequired,
@@ -207,6 +210,7 @@ impl DropReason {
         Self::NoRoute,
         Self::QueueFull,
         Self::HandshakeQueueFull,
+        Self::Other,
     ];
 
     /// The label value.
@@ -229,6 +233,7 @@ impl DropReason {
             Self::NoRoute => "no_route",
             Self::QueueFull => "queue_full",
             Self::HandshakeQueueFull => "handshake_queue_full",
+            Self::Other => "other",
         }
     }
 

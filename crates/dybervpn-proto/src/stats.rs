@@ -27,27 +27,40 @@ pub enum DropReason {
     UnknownPeer,
     /// A handshake of another mode than the peer's (no downgrade).
     DowngradeRefused,
-    /// A handshake field, cookie or transport packet failed to authenticate.
+    /// A transport packet failed to authenticate.
     DecryptionFailure,
+    /// An encrypted field of a handshake message or cookie reply failed to
+    /// authenticate (a forged or corrupted one).
+    HandshakeDecryption,
+    /// A handshake carried a key that fails its check: an ML-KEM-768
+    /// encapsulation key outside FIPS 203's bounds, or an X25519 point of
+    /// small order.
+    BadHandshakeKey,
     /// An ML-DSA-65 signature did not verify.
     BadSignature,
-    /// A replayed initiation (TAI64N not newer) or transport counter.
+    /// A replayed transport counter.
     Replay,
+    /// A replayed initiation: its TAI64N timestamp is not newer than the
+    /// last accepted from the peer.
+    StaleTimestamp,
     /// The peer exceeded the initiation flood limit.
     InitiationFlood,
-    /// A response to an initiation no longer pending, or a bad key.
+    /// A response to an initiation no longer pending.
     StaleHandshake,
     /// A decrypted packet was not a well-formed IP packet.
     BadInnerPacket,
     /// A packet to send found the peer's queue full (the oldest was dropped).
     QueueFull,
-    /// Anything else (expired session, local failure).
+    /// A transport packet under a session past its reject limits.
+    SessionExpired,
+    /// Anything else: a local failure (a buffer too small, a backend
+    /// error).
     Other,
 }
 
 impl DropReason {
     /// Every reason, in a stable order.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 19] = [
         Self::BadLength,
         Self::BadMac1,
         Self::CookieRequired,
@@ -56,12 +69,16 @@ impl DropReason {
         Self::UnknownPeer,
         Self::DowngradeRefused,
         Self::DecryptionFailure,
+        Self::HandshakeDecryption,
+        Self::BadHandshakeKey,
         Self::BadSignature,
         Self::Replay,
+        Self::StaleTimestamp,
         Self::InitiationFlood,
         Self::StaleHandshake,
         Self::BadInnerPacket,
         Self::QueueFull,
+        Self::SessionExpired,
         Self::Other,
     ];
 
@@ -77,12 +94,16 @@ impl DropReason {
             Self::UnknownPeer => "unknown_peer",
             Self::DowngradeRefused => "downgrade_refused",
             Self::DecryptionFailure => "decryption_failure",
+            Self::HandshakeDecryption => "handshake_decryption",
+            Self::BadHandshakeKey => "bad_handshake_key",
             Self::BadSignature => "bad_signature",
             Self::Replay => "replay",
+            Self::StaleTimestamp => "stale_timestamp",
             Self::InitiationFlood => "initiation_flood",
             Self::StaleHandshake => "stale_handshake",
             Self::BadInnerPacket => "bad_inner_packet",
             Self::QueueFull => "queue_full",
+            Self::SessionExpired => "session_expired",
             Self::Other => "other",
         }
     }
@@ -98,13 +119,15 @@ impl DropReason {
             ProtoError::UnknownIndex => Self::UnknownIndex,
             ProtoError::UnknownPeer => Self::UnknownPeer,
             ProtoError::DowngradeRefused { .. } => Self::DowngradeRefused,
-            ProtoError::Decryption | ProtoError::TransportDecryption => Self::DecryptionFailure,
+            ProtoError::Decryption => Self::HandshakeDecryption,
+            ProtoError::TransportDecryption => Self::DecryptionFailure,
             ProtoError::BadSignature => Self::BadSignature,
-            ProtoError::ReplayedTimestamp | ProtoError::Replay => Self::Replay,
+            ProtoError::ReplayedTimestamp => Self::StaleTimestamp,
+            ProtoError::Replay => Self::Replay,
             ProtoError::InitiationFlood => Self::InitiationFlood,
-            ProtoError::UnexpectedResponse
-            | ProtoError::InvalidKemKey
-            | ProtoError::LowOrderPoint => Self::StaleHandshake,
+            ProtoError::InvalidKemKey | ProtoError::LowOrderPoint => Self::BadHandshakeKey,
+            ProtoError::UnexpectedResponse => Self::StaleHandshake,
+            ProtoError::SessionExpired => Self::SessionExpired,
             ProtoError::BadInnerPacket => Self::BadInnerPacket,
             _ => Self::Other,
         }

@@ -39,7 +39,7 @@ fn replaced_kem_encapsulation_key_is_refused() {
             "{mode}"
         );
         assert_eq!(handshakes(&p.b), 0);
-        assert_eq!(p.b.device.drop_count(DropReason::DecryptionFailure), 1);
+        assert_eq!(p.b.device.drop_count(DropReason::HandshakeDecryption), 1);
     }
 }
 
@@ -66,6 +66,7 @@ fn a_malformed_kem_key_is_refused_before_any_other_work() {
             Err(ProtoError::InvalidKemKey),
             "{mode}"
         );
+        assert_eq!(p.b.device.drop_count(DropReason::BadHandshakeKey), 1, "{mode}");
         assert_eq!(counting.count() - before, 1, "{mode}: only the key check");
         assert!(
             matches!(p.b.recv(t, p.a.addr, &genuine), Ok(Out::Net(..))),
@@ -271,7 +272,7 @@ fn replayed_initiation_is_refused_by_its_timestamp() {
         p.b.recv(later, p.a.addr, &init),
         Err(ProtoError::ReplayedTimestamp)
     );
-    assert_eq!(p.b.device.drop_count(DropReason::Replay), 1);
+    assert_eq!(p.b.device.drop_count(DropReason::StaleTimestamp), 1);
     // Answered once, never confirmed: no handshake completed on b.
     assert_eq!(handshakes(&p.b), 0);
 }

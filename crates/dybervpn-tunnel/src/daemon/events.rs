@@ -223,10 +223,14 @@ pub fn metric_drop(reason: CoreDrop) -> MetricDrop {
         CoreDrop::UnknownPeer => MetricDrop::UnknownPeer,
         CoreDrop::DowngradeRefused => MetricDrop::DowngradeRefused,
         CoreDrop::DecryptionFailure => MetricDrop::DecryptionFailure,
-        CoreDrop::BadSignature => MetricDrop::HandshakeAuthFailure,
+        CoreDrop::HandshakeDecryption | CoreDrop::BadHandshakeKey | CoreDrop::BadSignature => {
+            MetricDrop::HandshakeAuthFailure
+        }
         CoreDrop::Replay => MetricDrop::Replay,
+        CoreDrop::StaleTimestamp => MetricDrop::StaleTimestamp,
         CoreDrop::QueueFull => MetricDrop::QueueFull,
-        CoreDrop::Other => MetricDrop::KeysExpired,
+        CoreDrop::SessionExpired => MetricDrop::KeysExpired,
+        CoreDrop::Other => MetricDrop::Other,
         // BadLength, BadInnerPacket and reasons added later.
         _ => MetricDrop::Malformed,
     }
