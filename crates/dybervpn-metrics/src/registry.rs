@@ -275,7 +275,10 @@ impl Metrics {
             bytes_received: self.bytes_received.get_or_create_owned(&labels),
             packets_sent: self.packets_sent.get_or_create_owned(&labels),
             packets_received: self.packets_received.get_or_create_owned(&labels),
-            last_handshake: own_series.then(|| self.last_handshake.get_or_create_owned(&labels)),
+            // Created at the first handshake, not at zero: a dashboard's
+            // `time() - x` would show a peer that never handshook as 56
+            // years stale.
+            last_handshake: own_series.then(|| (self.last_handshake.clone(), labels.clone())),
             label: labels.peer,
         }
     }
@@ -338,7 +341,7 @@ pub struct PeerMetrics {
     packets_received: Counter,
     /// `None` for peers folded into [`OTHER_PEER`]: one peer's timestamp
     /// would say nothing about the others.
-    last_handshake: Option<FloatGauge>,
+    last_handshake: Option<(Family<PeerLabels, FloatGauge>, PeerLabels)>,
 }
 
 impl PeerMetrics {
@@ -364,7 +367,8 @@ impl PeerMetrics {
     /// Sets the wall-clock time (since the Unix epoch) of the peer's last
     /// successful handshake.
     pub fn set_last_handshake(&self, since_unix_epoch: Duration) {
-        if let Some(gauge) = &self.last_handshake {
+        if let Some((family, labels)) = &self.last_handshake {
+            let gauge = family.get_or_create(labels);
             gauge.set(since_unix_epoch.as_secs_f64());
         }
     }
@@ -528,6 +532,17 @@ mod tests {
         let text = encoded(&m);
         assert!(!text.contains(r#"peer="alice""#), "{text}");
         assert!(text.contains(r#"peer="bob""#));
+    }
+
+    #[test]
+    fn a_peer_has_no_handshake_time_until_its_first_handshake() {
+        let m = Metrics::new();
+        let p = m.peer("new");
+        p.record_sent(1, 1);
+        let series = r#"dybervpn_last_handshake_timestamp_seconds{peer="new"}"#;
+        assert!(!encoded(&m).contains(series), "a zero would read as 1970");
+        p.set_last_handshake(Duration::from_secs(1_700_000_000));
+        assert_eq!(sample(&encoded(&m), series), Some(1.7e9));
     }
 
     #[test]
