@@ -66,7 +66,11 @@ fn a_malformed_kem_key_is_refused_before_any_other_work() {
             Err(ProtoError::InvalidKemKey),
             "{mode}"
         );
-        assert_eq!(p.b.device.drop_count(DropReason::BadHandshakeKey), 1, "{mode}");
+        assert_eq!(
+            p.b.device.drop_count(DropReason::BadHandshakeKey),
+            1,
+            "{mode}"
+        );
         assert_eq!(counting.count() - before, 1, "{mode}: only the key check");
         assert!(
             matches!(p.b.recv(t, p.a.addr, &genuine), Ok(Out::Net(..))),

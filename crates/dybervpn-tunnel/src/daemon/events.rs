@@ -154,9 +154,34 @@ struct Track {
     completed_then: u64,
     /// How long the last handshake we initiated took.
     last_duration: Option<Duration>,
+    /// What the log last said of the peer's handshakes, so that a rekey
+    /// (success after success) and a retry (failure after failure) go to
+    /// debug, and only a change is logged at info or warn.
+    logged: Logged,
+}
+
+/// See [`Track::logged`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Logged {
+    #[default]
+    Nothing,
+    Success,
+    Failure,
 }
 
 impl Track {
+    /// Notes a handshake outcome; returns whether it changes what the log
+    /// last said of the peer (the first outcome, a success after a failure,
+    /// a failure after a success).
+    fn is_news(&mut self, success: bool) -> bool {
+        let now = if success {
+            Logged::Success
+        } else {
+            Logged::Failure
+        };
+        std::mem::replace(&mut self.logged, now) != now
+    }
+
     /// An initiation is sent at `mono`, with `completed` handshakes done
     /// with the peer so far. Returns whether the one before it timed out:
     /// it was never answered, and no handshake completed since it was
@@ -277,6 +302,16 @@ impl Events {
         if let Some(d) = event.duration {
             m.observe_handshake_duration(mode, d);
         }
+        // A change for a known peer is news; more of the same (a rekey, a
+        // retry) is not: 10,000 peers rekeying every two minutes would
+        // otherwise write 80 lines a second at info.
+        let news = event.peer.is_some_and(|p| {
+            let mut tracks = self.tracks.lock().unwrap_or_else(PoisonError::into_inner);
+            tracks
+                .entry(p)
+                .or_default()
+                .is_news(event.result == HandshakeResult::Success)
+        });
         let peer = event
             .peer
             .map_or_else(|| "unknown".to_owned(), |p| shared.peer_label(p));
@@ -285,9 +320,22 @@ impl Events {
         match event.result {
             HandshakeResult::Success => {
                 let duration_ms = event.duration.map(|d| d.as_secs_f64() * 1e3);
-                tracing::info!(
-                    interface = %shared.interface, %peer, mode = %event.mode, role, duration_ms,
-                    "handshake complete"
+                if news {
+                    tracing::info!(
+                        interface = %shared.interface, %peer, mode = %event.mode, role, duration_ms,
+                        "handshake complete"
+                    );
+                } else {
+                    tracing::debug!(
+                        interface = %shared.interface, %peer, mode = %event.mode, role, duration_ms,
+                        "handshake complete"
+                    );
+                }
+            }
+            _ if news => {
+                tracing::warn!(
+                    interface = %shared.interface, %peer, mode = %event.mode, role, result,
+                    "handshake did not complete; retrying while there is traffic for the peer"
                 );
             }
             _ => {
@@ -475,6 +523,18 @@ impl Events {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_a_change_in_a_peer_s_handshakes_is_news_for_the_log() {
+        let mut t = super::Track::default();
+        assert!(t.is_news(true), "the first handshake");
+        assert!(!t.is_news(true), "a rekey");
+        assert!(!t.is_news(true), "another rekey");
+        assert!(t.is_news(false), "the first failure");
+        assert!(!t.is_news(false), "a retry failing too");
+        assert!(t.is_news(true), "back after failing");
+    }
+
     use super::*;
 
     #[test]
