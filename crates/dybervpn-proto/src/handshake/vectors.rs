@@ -1,6 +1,7 @@
-//! Deterministic test vectors for every message type (1, 2 and 5–8), with
+//! Deterministic test vectors for every handshake type (1, 2 and 5–8), with
 //! every intermediate `C` and `H`, the ephemeral and KEM keys, the whole
-//! messages and the transport keys, written to
+//! messages, their mac1, the transport keys and a first transport message
+//! (type 4, padded); hybrid also without a pre-shared key. Written to
 //! `tests/vectors/handshake.txt` so another implementation can check itself
 //! against ours. The test regenerates them and compares; set
 //! `DYBERVPN_REGENERATE_VECTORS=1` to rewrite the file after a deliberate
@@ -11,7 +12,9 @@ use std::fmt::Write as _;
 use dybervpn_crypto::{CryptoBackend, LibcruxBackend, MlDsaSeed, PresharedKey};
 
 use super::*;
-use crate::messages::{Initiation, Response, MAX_HANDSHAKE_LEN};
+use crate::messages::{
+    initiation_layout, response_layout, Initiation, Response, MAX_HANDSHAKE_LEN,
+};
 
 fn line(out: &mut String, key: &str, value: &[u8]) {
     let _ = writeln!(out, "{key} = {}", hex::encode(value));
@@ -24,7 +27,11 @@ fn generate() -> String {
          # initiator and [2; 32] for the responder. Values are hex. '<step>.C' and\n\
          # '<step>.H' are the chaining key and transcript hash after each token.\n",
     );
-    for mode in Mode::ALL {
+    let sections = Mode::ALL
+        .iter()
+        .map(|m| (*m, [0x33; 32]))
+        .chain(std::iter::once((Mode::Hybrid, [0; 32])));
+    for (mode, psk) in sections {
         let bi = LibcruxBackend::insecure_deterministic([1; 32]);
         let br = LibcruxBackend::insecure_deterministic([2; 32]);
         let (ip, ipub) = bi.x25519_generate().expect("x25519");
@@ -35,8 +42,12 @@ fn generate() -> String {
         let rm = br
             .mldsa_from_seed(&MlDsaSeed::from_bytes([0x22; 32]))
             .expect("mldsa");
-        let psk = [0x33; 32];
-        let _ = writeln!(out, "\n[{mode}]");
+        let no_psk = psk == [0; 32];
+        if no_psk {
+            let _ = writeln!(out, "\n[{mode}, no pre-shared key (Q = 32 zero bytes)]");
+        } else {
+            let _ = writeln!(out, "\n[{mode}]");
+        }
         line(&mut out, "initiator.static.private", ip.expose());
         line(&mut out, "initiator.static.public", ipub.as_bytes());
         line(&mut out, "initiator.mldsa.seed", &[0x11; 32]);
@@ -80,6 +91,10 @@ fn generate() -> String {
             line(&mut out, &format!("initiator.{k}"), v);
         }
         line(&mut out, "initiation (mac1, mac2 zero)", &init);
+        // mac1 = MAC(HASH("mac1----" || S_r^pub), msg[0 .. offset(mac1)])
+        let mac1_key = bi.hash(&[b"mac1----", rpub.as_bytes()]);
+        let at = initiation_layout(mode).mac1;
+        line(&mut out, "initiation.mac1", &bi.mac(&mac1_key, &[&init[..at]]));
         let parsed = Initiation::parse(&init).expect("parse");
         let begun = consume_initiation_static(&br, &r, &parsed).expect("static");
         let consumed =
@@ -91,6 +106,9 @@ fn generate() -> String {
             line(&mut out, &format!("responder.{k}"), v);
         }
         line(&mut out, "response (mac1, mac2 zero)", &resp);
+        let mac1_key = br.hash(&[b"mac1----", ipub.as_bytes()]);
+        let at = response_layout(mode).mac1;
+        line(&mut out, "response.mac1", &br.mac(&mac1_key, &[&resp[..at]]));
         let ik = consume_response(
             &bi,
             &i,
@@ -103,6 +121,38 @@ fn generate() -> String {
         assert_eq!(ik.recv, rk.send);
         line(&mut out, "transport.initiator_send", ik.send.expose());
         line(&mut out, "transport.initiator_recv", ik.recv.expose());
+        // The initiator's first transport message: a 20-byte packet padded
+        // to 32 with zeros, counter 0, empty associated data (§3.5).
+        let packet: Vec<u8> = (0u8..20).collect();
+        line(&mut out, "transport.packet", &packet);
+        let mut sealed = packet.clone();
+        sealed.resize(32, 0);
+        let tag = bi.aead_seal(&ik.send, 0, &[], &mut sealed).expect("seal");
+        let mut msg = vec![4, 0, 0, 0];
+        msg.extend_from_slice(&0x0a0b_0c0d_u32.to_le_bytes());
+        msg.extend_from_slice(&0u64.to_le_bytes());
+        msg.extend_from_slice(&sealed);
+        msg.extend_from_slice(&tag);
+        line(&mut out, "transport.message", &msg);
+        // The responder's own session opens it to the padded packet.
+        let rs = crate::session::Session::new(
+            crate::session::SessionKeys {
+                send: rk.send,
+                recv: rk.recv,
+                local_index: rk.local_index,
+                remote_index: rk.remote_index,
+                initiator: false,
+                mode,
+            },
+            &br,
+            std::time::Duration::ZERO,
+        );
+        let tag: [u8; 16] = msg[48..].try_into().expect("tag");
+        let mut body = msg[16..48].to_vec();
+        rs.decrypt(std::time::Duration::ZERO, 0, &mut body, &tag)
+            .expect("the responder opens the vector's transport message");
+        assert_eq!(&body[..20], &packet[..]);
+        assert!(body[20..].iter().all(|b| *b == 0));
     }
     out
 }
