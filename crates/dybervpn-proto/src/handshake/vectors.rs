@@ -94,7 +94,11 @@ fn generate() -> String {
         // mac1 = MAC(HASH("mac1----" || S_r^pub), msg[0 .. offset(mac1)])
         let mac1_key = bi.hash(&[b"mac1----", rpub.as_bytes()]);
         let at = initiation_layout(mode).mac1;
-        line(&mut out, "initiation.mac1", &bi.mac(&mac1_key, &[&init[..at]]));
+        line(
+            &mut out,
+            "initiation.mac1",
+            &bi.mac(&mac1_key, &[&init[..at]]),
+        );
         let parsed = Initiation::parse(&init).expect("parse");
         let begun = consume_initiation_static(&br, &r, &parsed).expect("static");
         let consumed =
@@ -108,7 +112,11 @@ fn generate() -> String {
         line(&mut out, "response (mac1, mac2 zero)", &resp);
         let mac1_key = br.hash(&[b"mac1----", ipub.as_bytes()]);
         let at = response_layout(mode).mac1;
-        line(&mut out, "response.mac1", &br.mac(&mac1_key, &[&resp[..at]]));
+        line(
+            &mut out,
+            "response.mac1",
+            &br.mac(&mac1_key, &[&resp[..at]]),
+        );
         let ik = consume_response(
             &bi,
             &i,
