@@ -8,9 +8,11 @@
 //! - **health** (liveness): every event loop has turned within
 //!   [`HealthConfig::loop_stall_after`]. A stalled loop means the process
 //!   should be restarted.
-//! - **ready** (readiness): the interface is up and every peer that has an
-//!   endpoint has completed a handshake within REJECT_AFTER_TIME. A peer
-//!   without an endpoint only answers, so it cannot make us unready.
+//! - **ready** (readiness): the interface is up and no peer that has an
+//!   endpoint is failing (see [`ready`]): one the daemon has been trying to
+//!   reach for [`HealthConfig::failing_after`] or longer, without a
+//!   handshake within REJECT_AFTER_TIME. An idle peer is fine, and a peer
+//!   without an endpoint only answers, so neither makes us unready.
 
 use std::time::Duration;
 
