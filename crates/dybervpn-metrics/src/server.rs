@@ -239,8 +239,14 @@ fn handle_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<()>
         Ok(head) => match parse_request_line(&head) {
             // A panic in the daemon's callbacks costs one 500, not the
             // endpoint.
-            Ok(request) => std::panic::catch_unwind(AssertUnwindSafe(|| handler.respond(&request)))
-                .unwrap_or_else(|_| Response::text(500, "internal error\n")),
+            Ok(request) => {
+                let mut response =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| handler.respond(&request)))
+                        .unwrap_or_else(|_| Response::text(500, "internal error\n"));
+                // HEAD: GET's head (its Content-Length too), no body.
+                response.head_only = request.method == "HEAD";
+                response
+            }
             Err(e) => Response::text(e.status(), e.message()),
         },
         Err(HeadError::TooLarge) => Response::text(431, "request head too large\n"),
@@ -306,7 +312,7 @@ impl Handler {
         if !known {
             return Response::text(404, "not found: try /metrics, /health or /ready\n");
         }
-        if request.method != "GET" {
+        if request.method != "GET" && request.method != "HEAD" {
             return Response::text(405, "method not allowed: use GET\n");
         }
         match request.path {
@@ -441,6 +447,15 @@ fn parse_request_line(head: &[u8]) -> Result<Request<'_>, BadRequest> {
     else {
         return Err(BadRequest::Malformed);
     };
+    // The absolute form (`http://host:port/metrics`), which RFC 9112 §3.2.2
+    // has servers accept: its path is what follows the authority.
+    let target = match target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
+        Some(rest) => rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/"),
+        None => target,
+    };
     if method.is_empty() || !target.starts_with('/') {
         return Err(BadRequest::Malformed);
     }
@@ -455,6 +470,8 @@ struct Response {
     status: u16,
     content_type: &'static str,
     body: String,
+    /// An answer to HEAD: the head alone.
+    head_only: bool,
 }
 
 impl Response {
@@ -463,6 +480,7 @@ impl Response {
             status,
             content_type,
             body,
+            head_only: false,
         }
     }
 
@@ -472,7 +490,7 @@ impl Response {
 
     fn to_bytes(&self) -> Vec<u8> {
         let allow = if self.status == 405 {
-            "Allow: GET\r\n"
+            "Allow: GET, HEAD\r\n"
         } else {
             ""
         };
@@ -486,7 +504,9 @@ impl Response {
         );
         let mut out = Vec::with_capacity(head.len() + self.body.len());
         out.extend_from_slice(head.as_bytes());
-        out.extend_from_slice(self.body.as_bytes());
+        if !self.head_only {
+            out.extend_from_slice(self.body.as_bytes());
+        }
         out
     }
 }
@@ -541,6 +561,16 @@ mod tests {
                 "{bad:?}"
             );
         }
+        assert_eq!(
+            parse_request_line(b"GET http://10.0.0.1:9586/ready?x HTTP/1.1\r\n\r\n")
+                .map(|r| r.path),
+            Ok("/ready"),
+            "the absolute form"
+        );
+        assert_eq!(
+            parse_request_line(b"GET http://10.0.0.1:9586 HTTP/1.1\r\n\r\n").map(|r| r.path),
+            Ok("/")
+        );
         assert_eq!(
             parse_request_line(b"GET /\xff HTTP/1.1\r\n\r\n"),
             Err(BadRequest::NotUtf8)

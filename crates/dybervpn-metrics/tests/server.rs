@@ -139,7 +139,12 @@ fn every_path_answers_with_the_right_status_and_type() {
     assert_eq!(get(addr, "/metricsx").status, 404);
     let post = raw(addr, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(post.status, 405);
-    assert!(post.head.contains("Allow: GET"));
+    assert!(post.head.contains("Allow: GET, HEAD"));
+    // HEAD: GET's status and length, no body.
+    let head = raw(addr, b"HEAD /health HTTP/1.1\r\n\r\n");
+    assert_eq!(head.status, 503, "the stalled loop");
+    assert!(head.body.is_empty(), "{}", head.body);
+    assert!(!head.head.contains("Content-Length: 0\r"), "{}", head.head);
     assert_eq!(raw(addr, b"garbage\r\n\r\n").status, 400);
     let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
     assert_eq!(raw(addr, huge.as_bytes()).status, 431);
