@@ -13,16 +13,14 @@
 # checkout's target/ stays theirs. Installs ping and iperf3 from Debian's
 # packages if they are missing.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 
-# Builds the release binary with whichever cargo can: this user's, or,
-# under sudo (whose PATH seldom has ~/.cargo/bin), the invoking user's.
+# Builds the release binary: under sudo (whose PATH seldom has
+# ~/.cargo/bin) as the invoking user, with their toolchain, so target/
+# stays theirs; otherwise with this user's cargo.
 build() {
-    if command -v cargo >/dev/null; then
-        cargo build --release --quiet --bin dybervpn
-        return
-    fi
-    if [[ $(id -u) -eq 0 && -n ${SUDO_USER:-} ]]; then
+    if [[ $(id -u) -eq 0 && -n ${SUDO_USER:-} && $SUDO_USER != root ]]; then
         local home
         home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
         if [[ -x $home/.cargo/bin/cargo ]]; then
@@ -31,6 +29,10 @@ build() {
                 cargo build --release --quiet --bin dybervpn
             return
         fi
+    fi
+    if command -v cargo >/dev/null; then
+        cargo build --release --quiet --bin dybervpn
+        return
     fi
     echo "cargo was not found: install Rust (https://rustup.rs), then run this again" >&2
     exit 2
@@ -52,7 +54,7 @@ if [[ $(id -u) -ne 0 ]]; then
         exit 2
     fi
     echo "the demo creates network namespaces and TUN devices: running it as root with sudo"
-    exec sudo bash "$0" --built-at "$bin" "$@"
+    exec sudo bash "$self" --built-at "$bin" "$@"
 fi
 
 missing=()

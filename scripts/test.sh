@@ -53,10 +53,12 @@ install_system_deps() {
         printf '#!/bin/sh\nexit 101\n' >"$policy"
         chmod 755 "$policy"
     fi
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    local status=0
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
     if ((had_policy == 0)); then
         rm -f "$policy"
     fi
+    return "$status"
 }
 
 # rustup's minimal profile has neither rustfmt nor clippy.
@@ -90,7 +92,8 @@ install_boringtun() {
 # The tests name their network namespaces <tag><pid>x<n> and remove them
 # when they end, also on failure; a run interrupted by a signal (Ctrl-C)
 # cannot. Those whose test process is gone are removed before and after
-# every run.
+# every run (any namespace named in that pattern whose PID is gone: run
+# this on a machine where no other tool names namespaces that way).
 sweep_test_namespaces() {
     if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null; then
         return 0

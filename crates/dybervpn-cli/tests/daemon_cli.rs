@@ -108,7 +108,7 @@ fn status_of_all_interfaces_is_valid_json_with_a_schema() {
     let o = run(&["status", "--json"], dir.path());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
-    assert_eq!(v["schema"], 1);
+    assert_eq!(v["schema"], 2);
     assert!(v["interfaces"].is_array());
 }
 

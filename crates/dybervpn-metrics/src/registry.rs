@@ -285,7 +285,8 @@ impl Metrics {
 
     /// One user of `name`'s series is gone (a peer was removed); the
     /// series goes with the last. Handles still held for it then count into
-    /// nothing. A peer that shared [`OTHER_PEER`] leaves that series alone:
+    /// nothing, except that setting a last-handshake time through one would
+    /// create that gauge again: drop a peer's handle with the peer. A peer that shared [`OTHER_PEER`] leaves that series alone:
     /// counters never go down.
     pub fn remove_peer(&self, name: &str) {
         let label = peer_label(name);
@@ -543,6 +544,23 @@ mod tests {
         assert!(!encoded(&m).contains(series), "a zero would read as 1970");
         p.set_last_handshake(Duration::from_secs(1_700_000_000));
         assert_eq!(sample(&encoded(&m), series), Some(1.7e9));
+    }
+
+    #[test]
+    fn removing_a_folded_peer_by_its_handle_label_spares_a_namesake() {
+        let m = Metrics::new();
+        for i in 0..MAX_PEER_SERIES {
+            let _ = m.peer(&format!("p{i}"));
+        }
+        let folded = m.peer("x");
+        assert_eq!(folded.label(), OTHER_PEER);
+        m.remove_peer("p0");
+        let own = m.peer("x");
+        assert_eq!(own.label(), "x");
+        // The folded one goes, by the label it records under.
+        m.remove_peer(folded.label());
+        own.record_sent(1, 1);
+        assert!(encoded(&m).contains(r#"peer="x""#));
     }
 
     #[test]

@@ -58,8 +58,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
 
-/// What the daemon provides to the endpoint. Called on the server's thread,
-/// once per request.
+/// What the daemon provides to the endpoint. Called once per request, on
+/// that connection's thread: several requests may call it at once.
 pub trait StatusSource: Send + Sync {
     /// The current state, for `/health` and `/ready`.
     fn snapshot(&self) -> Snapshot;
@@ -126,8 +126,8 @@ impl MetricsServer {
         self.local_addr
     }
 
-    /// Stops accepting, finishes the request in progress and joins the
-    /// thread.
+    /// Stops accepting, lets the connections being served finish (each is
+    /// bounded in time) and joins the threads.
     pub fn shutdown(mut self) {
         self.stop_and_join();
     }
@@ -221,13 +221,24 @@ fn serve(listener: &TcpListener, handler: &Handler, stop: &AtomicBool) {
     });
 }
 
-/// Answers a connection beyond [`MAX_CONNECTIONS`] with 503 without reading
-/// it; the response is small enough for the socket's buffer, so this does
-/// not wait on the client.
+/// Answers a connection beyond [`MAX_CONNECTIONS`] with 503 on the
+/// accepting thread, so without waiting on the client: the response fits
+/// the socket's buffer, and what the client already sent is read without
+/// blocking, since closing with unread input would reset the connection
+/// and could destroy the 503 before the client reads it. (Input that
+/// arrives later can still do that; the client then sees a reset.)
 fn turn_away(mut stream: TcpStream) {
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
     let _ = stream.write_all(&Response::text(503, "busy: too many connections\n").to_bytes());
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    if stream.set_nonblocking(true).is_ok() {
+        let mut sink = [0u8; 1024];
+        for _ in 0..8 {
+            if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
+                break;
+            }
+        }
+    }
 }
 
 fn handle_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<()> {
@@ -235,7 +246,11 @@ fn handle_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<()>
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let deadline = Instant::now() + REQUEST_DEADLINE;
     let head_deadline = Instant::now() + HEAD_DEADLINE;
-    let response = match read_head(&mut stream, head_deadline) {
+    let timeouts = stream.try_clone()?;
+    let bound_read = |left: Duration| {
+        let _ = timeouts.set_read_timeout(Some(left.min(IO_TIMEOUT)));
+    };
+    let response = match read_head(&mut stream, head_deadline, bound_read) {
         Ok(head) => match parse_request_line(&head) {
             // A panic in the daemon's callbacks costs one 500, not the
             // endpoint.
@@ -313,7 +328,7 @@ impl Handler {
             return Response::text(404, "not found: try /metrics, /health or /ready\n");
         }
         if request.method != "GET" && request.method != "HEAD" {
-            return Response::text(405, "method not allowed: use GET\n");
+            return Response::text(405, "method not allowed: use GET or HEAD\n");
         }
         match request.path {
             "/metrics" => {
@@ -343,7 +358,15 @@ enum HeadError {
 
 /// Reads until the blank line that ends the request head. The body, if any,
 /// is ignored (no path takes one).
-fn read_head(stream: &mut impl Read, deadline: Instant) -> Result<Vec<u8>, HeadError> {
+///
+/// Before each read `bound_read` is given the time left, so that the
+/// stream's read timeout can be cut to it: a read that started just before
+/// the deadline must not block for a whole `IO_TIMEOUT` past it.
+fn read_head(
+    stream: &mut impl Read,
+    deadline: Instant,
+    mut bound_read: impl FnMut(Duration),
+) -> Result<Vec<u8>, HeadError> {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     loop {
@@ -353,9 +376,11 @@ fn read_head(stream: &mut impl Read, deadline: Instant) -> Result<Vec<u8>, HeadE
         if head.len() >= MAX_REQUEST_BYTES {
             return Err(HeadError::TooLarge);
         }
-        if Instant::now() >= deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(HeadError::TimedOut);
         }
+        bound_read(left);
         let n = match stream.read(&mut chunk) {
             Ok(0) => {
                 return Err(HeadError::Io(io::Error::new(
@@ -420,7 +445,7 @@ impl BadRequest {
 #[doc(hidden)]
 pub fn fuzz_request(bytes: &[u8]) -> Result<(String, String), u16> {
     let deadline = Instant::now() + REQUEST_DEADLINE;
-    let head = match read_head(&mut io::Cursor::new(bytes), deadline) {
+    let head = match read_head(&mut io::Cursor::new(bytes), deadline, |_| {}) {
         Ok(head) => head,
         Err(HeadError::TooLarge) => return Err(431),
         Err(HeadError::TimedOut) => return Err(408),
@@ -582,14 +607,14 @@ mod tests {
         let endless = io::repeat(b'a');
         let deadline = Instant::now() + REQUEST_DEADLINE;
         assert!(matches!(
-            read_head(&mut endless.take(1 << 20), deadline),
+            read_head(&mut endless.take(1 << 20), deadline, |_| {}),
             Err(HeadError::TooLarge)
         ));
         let mut complete = &b"GET / HTTP/1.1\r\n\r\nbody"[..];
-        assert!(read_head(&mut complete, deadline).is_ok());
+        assert!(read_head(&mut complete, deadline, |_| {}).is_ok());
         let mut cut = &b"GET / HTTP/1.1\r\n"[..];
         assert!(matches!(
-            read_head(&mut cut, deadline),
+            read_head(&mut cut, deadline, |_| {}),
             Err(HeadError::Io(_))
         ));
     }

@@ -46,6 +46,7 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// §5.4.7).
 pub const COOKIE_REFRESH_TIME: Duration = Duration::from_secs(120);
 
+/// The retry limit of one handshake attempt:
 /// `REKEY_ATTEMPT_TIME / REKEY_TIMEOUT` = 18 (paper §6.4; the kernel's
 /// `MAX_TIMER_HANDSHAKES`). As in the kernel, it is compared with the
 /// retries already made before one more is sent, so an initiation is

@@ -148,7 +148,7 @@ impl Peer {
         let mut s = self.stats.clone();
         s.endpoint = self.endpoint;
         s.queued = self.queue.len();
-        s.handshake_attempt_started = self.timers.attempt_started();
+        s.failing_since = self.timers.failing_since();
         s.handshake_gave_up = self.timers.gave_up_at();
         s
     }

@@ -195,12 +195,12 @@ pub struct PeerStats {
     pub endpoint: Option<SocketAddr>,
     /// Packets waiting for a session.
     pub queued: usize,
-    /// Monotonic time the handshake attempt under way began (its first
-    /// initiation), if one is under way: how long we have been trying to
-    /// reach the peer.
-    pub handshake_attempt_started: Option<Duration>,
+    /// Monotonic time of the first initiation since the last completed
+    /// handshake, if the peer has not been reached since: how long we have
+    /// been failing to reach it (across give-ups and new attempts).
+    pub failing_since: Option<Duration>,
     /// Monotonic time the last attempt was given up (after its retries), if
-    /// no handshake has completed since.
+    /// no attempt has started and no handshake has completed since.
     pub handshake_gave_up: Option<Duration>,
 }
 

@@ -99,11 +99,13 @@ pub struct Timers {
     persistent_interval: Option<Duration>,
     need_another_keepalive: bool,
     handshake_attempts: u32,
-    /// When the handshake attempt now under way sent its first initiation;
-    /// `None` when none is under way. For readiness: a peer we are trying,
-    /// and failing, to reach.
-    attempt_started: Option<Duration>,
-    /// When the last attempt was given up, until a handshake completes.
+    /// When the first initiation since the last completed handshake was
+    /// sent: since then the peer has not been reached. Kept across a
+    /// give-up and the attempts after it, cleared only by a handshake that
+    /// completes. For readiness.
+    failing_since: Option<Duration>,
+    /// When the last attempt was given up, if no initiation has been sent
+    /// since (a new attempt clears it) and no handshake has completed.
     gave_up_at: Option<Duration>,
     /// When the last initiation or response was sent.
     last_handshake_sent: Option<Duration>,
@@ -151,15 +153,15 @@ impl Timers {
         self.handshake_attempts
     }
 
-    /// When the handshake attempt under way began (its first initiation),
-    /// if one is under way.
+    /// When the first initiation since the last completed handshake was
+    /// sent, if the peer has not been reached since.
     #[must_use]
-    pub fn attempt_started(&self) -> Option<Duration> {
-        self.attempt_started
+    pub fn failing_since(&self) -> Option<Duration> {
+        self.failing_since
     }
 
-    /// When the last handshake attempt was given up, if none has completed
-    /// since.
+    /// When the last handshake attempt was given up, if no attempt has
+    /// started and no handshake has completed since.
     #[must_use]
     pub fn gave_up_at(&self) -> Option<Duration> {
         self.gave_up_at
@@ -170,7 +172,8 @@ impl Timers {
     /// values are clamped).
     pub fn handshake_initiated(&mut self, now: Duration, jitter: Duration) {
         self.jitter = jitter.min(REKEY_TIMEOUT_JITTER_MAX);
-        self.attempt_started.get_or_insert(now);
+        self.failing_since.get_or_insert(now);
+        self.gave_up_at = None;
         self.last_handshake_sent = Some(now);
         self.retransmit_handshake = Some(now + REKEY_TIMEOUT + self.jitter);
     }
@@ -188,7 +191,7 @@ impl Timers {
     /// responder on key confirmation.
     pub fn handshake_completed(&mut self, _now: Duration) {
         self.retransmit_handshake = None;
-        self.attempt_started = None;
+        self.failing_since = None;
         self.gave_up_at = None;
         self.handshake_attempts = 0;
         self.sent_last_minute_handshake = false;
@@ -292,7 +295,6 @@ impl Timers {
                 self.retransmit_handshake = None;
                 if self.handshake_attempts > MAX_TIMER_HANDSHAKES {
                     self.send_keepalive = None;
-                    self.attempt_started = None;
                     self.gave_up_at = Some(now);
                     if self.zero_key_material.is_none() {
                         self.zero_key_material = Some(now + ZERO_KEYS_AFTER);
@@ -396,9 +398,17 @@ mod tests {
         // the kernel (it gives up when attempts > MAX_TIMER_HANDSHAKES).
         assert_eq!(initiations.len() as u32, MAX_TIMER_HANDSHAKES + 2);
         assert!(gave_up_at - 100 * S >= REKEY_ATTEMPT_TIME);
-        // What readiness reads: no attempt under way, and when it failed.
-        assert_eq!(t.attempt_started(), None);
+        // What readiness reads: failing since the first initiation, given
+        // up at the last; a new attempt keeps the first and clears the
+        // give-up.
+        assert_eq!(t.failing_since(), Some(100 * S));
         assert_eq!(t.gave_up_at(), Some(gave_up_at));
+        let mut again = t.clone();
+        again.handshake_initiated(gave_up_at + S, jitter);
+        assert_eq!(
+            (again.failing_since(), again.gave_up_at()),
+            (Some(100 * S), None)
+        );
         // Giving up arms the zero-keys timer.
         assert_eq!(t.next_deadline(), Some(gave_up_at + ZERO_KEYS_AFTER));
         assert_eq!(
@@ -419,14 +429,10 @@ mod tests {
         );
         t.handshake_initiated(now + REKEY_TIMEOUT, Duration::ZERO);
         assert_eq!(t.handshake_attempts(), 1);
-        assert_eq!(
-            t.attempt_started(),
-            Some(now),
-            "a retry is the same attempt"
-        );
+        assert_eq!(t.failing_since(), Some(now), "a retry is the same attempt");
         t.handshake_completed(now + REKEY_TIMEOUT + S);
         assert_eq!(t.handshake_attempts(), 0);
-        assert_eq!((t.attempt_started(), t.gave_up_at()), (None, None));
+        assert_eq!((t.failing_since(), t.gave_up_at()), (None, None));
         assert_eq!(t.next_deadline(), None);
     }
 

@@ -48,8 +48,9 @@ pub const RATE_LIMIT_MAX_ENTRIES: usize = 65_536;
 
 /// The shortest interval between two initiations accepted from the same
 /// peer (the flood limit): an initiation arriving sooner is dropped once
-/// its timestamp is decrypted (one X25519 and two AEADs), before any
-/// ML-KEM or ML-DSA work and before it changes any state. The kernel (`INITIATIONS_PER_SECOND` = 50) and
+/// its timestamp is decrypted (one X25519, two AEADs and, in hybrid and
+/// pq-only, the microseconds of the ML-KEM key check), before any ML-KEM
+/// encapsulation or ML-DSA work and before it changes any state. The kernel (`INITIATIONS_PER_SECOND` = 50) and
 /// wireguard-go (`HandshakeInitationRate` = 1 s / 50) both use 20 ms. It
 /// must stay at or above the TAI64N timestamp granularity (2^24 ns ≈ 16.8
 /// ms, see [`crate::tai64n`]) so two accepted initiations always carry

@@ -203,6 +203,26 @@ fn a_forged_classic_initiation_naming_a_hybrid_peer_is_no_downgrade() {
     assert_eq!(p.b.device.drop_count(DropReason::DowngradeRefused), 0);
 }
 
+/// A recorded classic initiation of the peer's, replayed after the peer
+/// was raised to hybrid, is a replay, not the peer downgrading.
+#[test]
+fn an_old_initiation_replayed_after_a_mode_change_is_a_replay() {
+    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Classic);
+    let t = now(1);
+    let init = initiation(&p, t);
+    assert!(matches!(p.b.recv(t, p.a.addr, &init), Ok(Out::Net(..))));
+    let mut raised = PeerConfig::new(p.a.public);
+    raised.mode = Some(Mode::Hybrid);
+    raised.endpoint = Some(p.a.addr);
+    raised.preshared_key = Some(dybervpn_crypto::PresharedKey::from_bytes([7; 32]));
+    p.b.device.update_peer(p.b.peer, raised).expect("update");
+    assert_eq!(
+        p.b.recv(now(2), p.a.addr, &init),
+        Err(ProtoError::ReplayedTimestamp)
+    );
+    assert_eq!(p.b.device.drop_count(DropReason::DowngradeRefused), 0);
+}
+
 #[test]
 fn bad_mac1_costs_no_asymmetric_operation_on_types_5_to_8() {
     for mode in [Mode::Hybrid, Mode::PqOnly] {

@@ -344,6 +344,9 @@ pub fn run_foreground(name: &str, path: &Path, config: Config) -> Result<(), Dae
         }
         break;
     }
+    let failure = daemon
+        .failed()
+        .then(|| daemon.ended().unwrap_or("it failed").to_owned());
     match daemon.ended() {
         Some(why) => tracing::info!(interface = name, "stopping: {why}"),
         None => tracing::info!(interface = name, "stopping"),
@@ -352,7 +355,12 @@ pub fn run_foreground(name: &str, path: &Path, config: Config) -> Result<(), Dae
     drop(pid);
     let _ = std::fs::remove_file(reload_lock_path(name));
     tracing::info!(interface = name, "down");
-    Ok(())
+    // A daemon that failed exits non-zero, so a service manager's
+    // `Restart=on-failure` starts it again.
+    match failure {
+        Some(why) => Err(DaemonError::Runtime(format!("{name} stopped: {why}"))),
+        None => Ok(()),
+    }
 }
 
 /// The change-set that turns a running interface into `config`: peers not
@@ -723,7 +731,7 @@ pub fn status_text(name: &str, snap: &DeviceSnapshot, now: Duration) -> String {
 /// The version of the `status --json` document (docs/status-json.md). It
 /// changes only when a field is removed or changes meaning; new fields may
 /// appear without a change.
-pub const STATUS_SCHEMA: u32 = 1;
+pub const STATUS_SCHEMA: u32 = 2;
 
 /// The machine-readable status (no secrets); see docs/status-json.md.
 #[must_use]
@@ -923,7 +931,7 @@ mod tests {
         assert_eq!(message_size(&snap, "initiation_sent"), Some(1332));
         let json = status_json(&[("dv0".into(), snap)]);
         let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
-        assert_eq!(v["schema"], 1);
+        assert_eq!(v["schema"], 2);
         let i = &v["interfaces"][0];
         assert_eq!(i["interface"], "dv0");
         assert_eq!(i["listen_port"], 51820);

@@ -235,12 +235,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dybervpn-pid-m-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("dir");
-        // A stale file, locked for 50 ms by someone probing it.
+        // A stale file, locked for 10 ms by someone probing it.
         fs::write(path_in(&dir, "dvp1"), "1\n").expect("write");
         let probe = File::open(path_in(&dir, "dvp1")).expect("open");
         probe.try_lock_shared().expect("shared lock");
         let releaser = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(50));
+            thread::sleep(Duration::from_millis(10));
             drop(probe);
         });
         let created = PidFile::create(&dir, "dvp1");

@@ -100,8 +100,8 @@ pub(crate) fn consume_initiation_static(
 }
 
 /// Phase two, once the device has found `peer` by the static key: `ss`,
-/// then `{t}` (classic, hybrid) or `{t || sig}`, the mode check (only now
-/// is the static key authenticated), and `sig` (pq-only).
+/// then `{t}` (classic, hybrid) or `{t || sig}`, the replay check, the mode
+/// check (only now is the message the peer's), and `sig` (pq-only).
 ///
 /// `check_timestamp` sees the decrypted timestamp before the signature is
 /// verified and may refuse it (a replay): a replayed pq-only initiation
@@ -135,21 +135,23 @@ pub(crate) fn consume_initiation_finish(
     // {t} or {t || sig}
     let signed_hash = *sym.hash();
     let plain = sym.decrypt_and_hash(b, &key, msg.encrypted_timestamp)?;
-    // Only now, with `ss` behind the AEAD, is the static key the peer's:
-    // anyone can make `s` name a peer (the `es` key needs no secret of
-    // its), so a mode mismatch found earlier would blame the peer for a
-    // stranger's message.
+    let timestamp: [u8; TIMESTAMP_LEN] = plain
+        .get(..TIMESTAMP_LEN)
+        .and_then(|t| t.try_into().ok())
+        .ok_or(ProtoError::BadLength)?;
+    // A replay first: a recorded initiation of the peer's, from before its
+    // mode was raised, is a replay, not the peer downgrading now.
+    check_timestamp(&timestamp)?;
+    // Only now, with `ss` behind the AEAD and the timestamp fresh, is the
+    // message the peer's: anyone can make `s` name a peer (the `es` key
+    // needs no secret of its), so a mode mismatch found earlier would
+    // blame the peer for a stranger's message.
     if mode != peer.mode {
         return Err(ProtoError::DowngradeRefused {
             expected: peer.mode,
             received: mode,
         });
     }
-    let timestamp: [u8; TIMESTAMP_LEN] = plain
-        .get(..TIMESTAMP_LEN)
-        .and_then(|t| t.try_into().ok())
-        .ok_or(ProtoError::BadLength)?;
-    check_timestamp(&timestamp)?;
 
     // sig (pq-only): over H before the AEAD and the timestamp.
     if mode == Mode::PqOnly {

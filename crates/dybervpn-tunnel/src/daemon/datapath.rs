@@ -431,15 +431,16 @@ pub(super) fn udp_reader(shared: &Shared, socket: &UdpSocket) {
                 .spawn_scoped(scope, move || {
                     super::watched(
                         &what,
+                        super::Returning::IsExpected,
                         || shared.stopping(),
-                        |why| shared.end(why),
+                        |why| shared.fail(why),
                         || handshake_worker(shared, &work, &give_back),
                     );
                 });
         if spawned.is_err() {
             // No worker, no handshakes: a tunnel that cannot set up
             // sessions says so by ending, rather than looking healthy.
-            shared.end("cannot start its handshake worker thread".to_owned());
+            shared.fail("cannot start its handshake worker thread".to_owned());
         }
         let mut bufs = HandshakeBufs {
             free: &free,

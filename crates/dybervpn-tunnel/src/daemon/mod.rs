@@ -67,6 +67,9 @@ pub(crate) struct Shared {
     timer_thread: OnceLock<Thread>,
     /// Why the daemon ended itself, once it has ([`Shared::end`]).
     ended: OnceLock<String>,
+    /// Whether that end was a failure (a data-path thread died), which the
+    /// foreground command reports with a non-zero exit status.
+    failed: AtomicBool,
     on_end: Option<EndHook>,
     /// The userspace-API socket as it was created: the daemon ends when it
     /// is removed or replaced.
@@ -89,6 +92,18 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// As [`Shared::end`], for a failure of the daemon itself (a
+    /// data-path thread died), not of something outside it.
+    fn fail(&self, why: String) {
+        if self.stopping() {
+            return;
+        }
+        if self.ended.get().is_none() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        self.end(why);
     }
 
     /// The interface cannot go on (its TUN device or its userspace-API
@@ -367,6 +382,7 @@ impl Daemon {
             stop: AtomicBool::new(false),
             timer_thread: OnceLock::new(),
             ended: OnceLock::new(),
+            failed: AtomicBool::new(false),
             on_end: opts.on_end.clone(),
             uapi_socket: OnceLock::new(),
             started: iface.clone(),
@@ -532,8 +548,9 @@ impl Daemon {
             .spawn(move || {
                 watched(
                     &thread_name,
+                    Returning::Fails,
                     || shared.stopping(),
-                    |why| shared.end(why),
+                    |why| shared.fail(why),
                     || body(&shared),
                 );
             })
@@ -554,6 +571,13 @@ impl Daemon {
     #[must_use]
     pub fn ended(&self) -> Option<&str> {
         self.shared.ended.get().map(String::as_str)
+    }
+
+    /// Whether the daemon ended itself because it failed (a data-path
+    /// thread died), rather than because its interface or socket went.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::SeqCst)
     }
 
     /// The UDP port the device listens on.
@@ -608,13 +632,26 @@ impl Drop for Daemon {
         self.shutdown();
     }
 }
+/// Whether a watched thread returning, while the daemon is not stopping,
+/// is a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Returning {
+    /// It is: the thread should run until the daemon stops.
+    Fails,
+    /// It is not: the thread ends when the one it serves does (a handshake
+    /// worker, when its UDP reader ends), which reports its own end.
+    IsExpected,
+}
+
 /// Runs a data-path thread's `body`. Should it panic, or return while the
-/// daemon is not stopping, the daemon ends itself (`end`) naming the
-/// thread and the panic: a tunnel with a dead reader or timer thread
-/// would otherwise go on answering health checks while it moves no
-/// packets, where ending lets the service manager restart it.
+/// daemon is not stopping (where that [`Returning::Fails`]), the daemon
+/// ends itself (`end`) naming the thread and the panic: a tunnel with a
+/// dead reader or timer thread would otherwise go on answering health
+/// checks while it moves no packets, where ending (with a failure status)
+/// lets the service manager restart it.
 pub(crate) fn watched(
     what: &str,
+    returning: Returning,
     stopping: impl Fn() -> bool,
     end: impl Fn(String),
     body: impl FnOnce(),
@@ -624,6 +661,7 @@ pub(crate) fn watched(
         return;
     }
     match outcome {
+        Ok(()) if returning == Returning::IsExpected => {}
         Ok(()) => end(format!("its {what} thread stopped")),
         Err(panic) => {
             let message = panic
@@ -638,13 +676,18 @@ pub(crate) fn watched(
 
 #[cfg(test)]
 mod tests {
-    use super::watched;
+    use super::{watched, Returning};
     use std::cell::RefCell;
 
     fn outcome(stopping: bool, body: impl FnOnce()) -> Option<String> {
+        outcome_of(Returning::Fails, stopping, body)
+    }
+
+    fn outcome_of(returning: Returning, stopping: bool, body: impl FnOnce()) -> Option<String> {
         let ended = RefCell::new(None);
         watched(
             "udp4",
+            returning,
             || stopping,
             |why| *ended.borrow_mut() = Some(why),
             body,
@@ -668,5 +711,8 @@ mod tests {
         // Stopping is no failure, whatever the thread did on its way out.
         assert_eq!(outcome(true, || {}), None);
         assert_eq!(outcome(true, || panic!("late")), None);
+        // A worker ends with the thread it serves; only its panic counts.
+        assert_eq!(outcome_of(Returning::IsExpected, false, || {}), None);
+        assert!(outcome_of(Returning::IsExpected, false, || panic!("x")).is_some());
     }
 }

@@ -82,13 +82,15 @@ impl StatusSource for Source {
                 // without a clock) must not make a live peer look stale or
                 // a dead one fresh.
                 let last_handshake = stats.as_ref().and_then(|st| st.last_handshake_mono);
-                // Trying to reach it: an attempt under way, or one given up
-                // within REJECT_AFTER_TIME (after that, with nothing sent
-                // since, the peer is merely idle).
+                // Failing to reach it since the first initiation after its
+                // last handshake: while an attempt is under way, and for
+                // REJECT_AFTER_TIME after one was given up (after that,
+                // with nothing sent since, the peer is merely idle).
                 let failing_since = stats.as_ref().and_then(|st| {
-                    st.handshake_attempt_started.or(st
+                    let given_up_long_ago = st
                         .handshake_gave_up
-                        .filter(|t| now.mono.saturating_sub(*t) <= REJECT_AFTER_TIME))
+                        .is_some_and(|t| now.mono.saturating_sub(t) > REJECT_AFTER_TIME);
+                    st.failing_since.filter(|_| !given_up_long_ago)
                 });
                 peers.push(PeerStatus {
                     name: info.label(),
@@ -151,7 +153,10 @@ impl StatusSource for Source {
         series.retain(|id, ser| {
             let keep = current.get(id) == Some(&ser.label.as_str());
             if !keep {
-                metrics.remove_peer(&ser.label);
+                // By the label the handle records under: a peer folded into
+                // `_other` must not take away a series of its own name
+                // that another peer got later.
+                metrics.remove_peer(ser.metrics.label());
             }
             keep
         });
