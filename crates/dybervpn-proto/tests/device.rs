@@ -50,27 +50,40 @@ fn every_mode_across_backends_in_both_directions() {
     }
 }
 
-/// A peer's mode raised (classic to pq-only) while a classic handshake of
-/// ours is in flight: the classic response that then arrives must not set
-/// up a classic session, and the next initiation is pq-only.
-#[test]
-fn a_handshake_in_flight_is_abandoned_when_the_mode_changes() {
+/// A classic pair, at `t`, halfway through a handshake: A's initiation
+/// answered by B, the response not yet delivered.
+fn classic_handshake_answered(t: dybervpn_proto::Now) -> (Pair, Vec<u8>) {
     let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Classic);
-    let t = now(10);
     let Out::Net(_, init) = p.a.send(t, &ip_packet(40, 1)) else {
         panic!("expected an initiation")
     };
     let Ok(Out::Net(_, response)) = p.b.recv(t, p.a.addr, &init) else {
         panic!("expected a response")
     };
-    let mut raised = PeerConfig::new(p.b.public);
+    (p, response)
+}
+
+/// The configuration of the peer `other` raised to pq-only, with the same
+/// pre-shared key as before (the pair's), so that only the mode changes.
+fn raised_to_pq_only(other: &Side) -> PeerConfig {
+    let mut raised = PeerConfig::new(other.public);
     raised.mode = Some(Mode::PqOnly);
-    raised.mldsa_public_key = Some(p.b.mldsa.public.clone());
-    raised.endpoint = Some(p.b.addr);
-    // The same pre-shared key as before (the pair's), so that only the mode
-    // changes.
+    raised.mldsa_public_key = Some(other.mldsa.public.clone());
+    raised.endpoint = Some(other.addr);
     raised.preshared_key = Some(dybervpn_crypto::PresharedKey::from_bytes([7; 32]));
-    p.a.device.update_peer(p.a.peer, raised).expect("update");
+    raised
+}
+
+/// A peer's mode raised (classic to pq-only) while a classic handshake of
+/// ours is in flight: the classic response that then arrives must not set
+/// up a classic session, and the next initiation is pq-only.
+#[test]
+fn a_handshake_in_flight_is_abandoned_when_the_mode_changes() {
+    let t = now(10);
+    let (p, response) = classic_handshake_answered(t);
+    p.a.device
+        .update_peer(p.a.peer, raised_to_pq_only(&p.b))
+        .expect("update");
     assert!(p.a.recv(t, p.b.addr, &response).is_err());
     let stats = p.a.device.peer_stats(p.a.peer).expect("stats");
     assert_eq!(stats.handshakes, 0, "a classic session was set up");
@@ -86,20 +99,11 @@ fn a_handshake_in_flight_is_abandoned_when_the_mode_changes() {
 /// after the change.
 #[test]
 fn a_session_awaiting_confirmation_is_dropped_when_the_mode_changes() {
-    let p = pair(BackendKind::AwsLc, BackendKind::AwsLc, Mode::Classic);
     let t = now(10);
-    let Out::Net(_, init) = p.a.send(t, &ip_packet(40, 1)) else {
-        panic!("expected an initiation")
-    };
-    let Ok(Out::Net(_, response)) = p.b.recv(t, p.a.addr, &init) else {
-        panic!("expected a response")
-    };
-    let mut raised = PeerConfig::new(p.a.public);
-    raised.mode = Some(Mode::PqOnly);
-    raised.mldsa_public_key = Some(p.a.mldsa.public.clone());
-    raised.endpoint = Some(p.a.addr);
-    raised.preshared_key = Some(dybervpn_crypto::PresharedKey::from_bytes([7; 32]));
-    p.b.device.update_peer(p.b.peer, raised).expect("update");
+    let (p, response) = classic_handshake_answered(t);
+    p.b.device
+        .update_peer(p.b.peer, raised_to_pq_only(&p.a))
+        .expect("update");
     let Ok(Out::Net(_, first)) = p.a.recv(t, p.b.addr, &response) else {
         panic!("expected the queued packet")
     };
