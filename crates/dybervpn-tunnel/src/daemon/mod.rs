@@ -632,6 +632,7 @@ impl Drop for Daemon {
         self.shutdown();
     }
 }
+
 /// Whether a watched thread returning, while the daemon is not stopping,
 /// is a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
