@@ -85,10 +85,9 @@ const EXAMPLES: &[(&str, &str)] = &[
 fn example_for_value_at(text: &str, at: usize) -> Option<&'static str> {
     let line_start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
     let line = text.get(line_start..)?.lines().next()?;
-    let (key, _) = line.split_once('=')?;
-    let key = key.trim();
-    let value_start = line_start + line.find('=')? + 1;
-    if at < value_start {
+    let eq = line.find('=')?;
+    let key = line.get(..eq)?.trim();
+    if at <= line_start + eq {
         return None;
     }
     EXAMPLES

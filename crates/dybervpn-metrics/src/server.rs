@@ -246,11 +246,12 @@ fn handle_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<()>
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let deadline = Instant::now() + REQUEST_DEADLINE;
     let head_deadline = Instant::now() + HEAD_DEADLINE;
-    let timeouts = stream.try_clone()?;
+    // Read through a shared reference, so the closure can cut the same
+    // socket's read timeout between reads.
     let bound_read = |left: Duration| {
-        let _ = timeouts.set_read_timeout(Some(left.min(IO_TIMEOUT)));
+        let _ = stream.set_read_timeout(Some(left.min(IO_TIMEOUT)));
     };
-    let response = match read_head(&mut stream, head_deadline, bound_read) {
+    let response = match read_head(&mut &stream, head_deadline, bound_read) {
         Ok(head) => match parse_request_line(&head) {
             // A panic in the daemon's callbacks costs one 500, not the
             // endpoint.
